@@ -1,0 +1,253 @@
+"""The command line: parse options, build one settings object, call the core, map the exit code.
+
+Heavy imports (aiohttp, pandas) happen inside the commands, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import click
+
+from batch_ims import __version__
+from batch_ims.errors import BatchImsError, LockedError
+from batch_ims.exitcodes import ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    click.echo(f"batch-ims: error: {message}", err=True)
+    sys.exit(int(code))
+
+
+def guarded(func: Callable[[], int]) -> int:
+    """Run a command body; the tool's own errors become one line and an exit code."""
+    try:
+        return func()
+    except LockedError as exc:
+        _fail(str(exc), ExitCode.LOCKED)
+    except BatchImsError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except KeyboardInterrupt:
+        _fail("interrupted", ExitCode.SIGINT)
+    return int(ExitCode.USAGE)
+
+
+_RUN_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option(
+        "--job",
+        "job",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TOML job file whose keys are these options (the command line wins).",
+    ),
+    click.option("--sheet", help="Sheet of an .xlsx manifest (default: the first visible one)."),
+    click.option("--encoding", help="Manifest text encoding (default: detected)."),
+    click.option("--endpoint", help="IMS base URL, e.g. https://ims.cn-north-4.myhuaweicloud.com."),
+    click.option("--region", help="Region name, e.g. cn-north-4 (gives the endpoint)."),
+    click.option("--profile", help="Profile in the credentials file (~/.huaweicloud/credentials)."),
+    click.option("--concurrency", type=int, help="Requests in flight.  [default: 8]"),
+    click.option(
+        "--rate",
+        type=float,
+        help="Ceiling on requests per second, retries included.  [default: 10]",
+    ),
+    click.option("--max-attempts", type=int, help="Attempts per image.  [default: 5]"),
+    click.option("--timeout", type=float, help="Seconds per attempt.  [default: 30]"),
+    click.option(
+        "--report",
+        type=click.Path(dir_okay=False),
+        help="Report path: .csv, .jsonl or .xlsx; strftime fields allowed (UTC).",
+    ),
+    click.option(
+        "--journal",
+        type=click.Path(dir_okay=False),
+        help="Journal path (default: beside the report); strftime fields allowed.",
+    ),
+    click.option(
+        "--resume",
+        is_flag=True,
+        default=None,
+        help="Skip images the journal shows succeeded with the same ops.",
+    ),
+    click.option(
+        "--max-failure-rate",
+        type=float,
+        help="Stop when failed/finished exceeds this.  [default: 0.5]",
+    ),
+    click.option(
+        "--min-finished",
+        type=int,
+        help="Images finished before the failure rate applies.  [default: 100]",
+    ),
+    click.option(
+        "--grace", type=float, help="Seconds in-flight requests get after a signal.  [default: 20]"
+    ),
+    click.option(
+        "--auth-failure-limit",
+        type=int,
+        help="Consecutive auth failures that stop the run.  [default: 5]",
+    ),
+    click.option(
+        "--dry-run", is_flag=True, default=None, help="Validate and report; send nothing."
+    ),
+    click.option(
+        "--skip-unchanged",
+        is_flag=True,
+        default=None,
+        help="Read each image first; drop ops whose value already holds.",
+    ),
+    click.option(
+        "--undo-manifest",
+        type=click.Path(dir_okay=False),
+        help="Write a manifest that puts back the old values of patched images.",
+    ),
+    click.option(
+        "--verify",
+        is_flag=True,
+        default=None,
+        help="Check each answer against the intended values.",
+    ),
+    click.option(
+        "--progress-interval",
+        type=float,
+        help="Seconds between progress events off a terminal.  [default: 10]",
+    ),
+    click.option(
+        "--summary-json",
+        type=click.Path(dir_okay=False),
+        help="Write the run's summary as JSON here.",
+    ),
+    click.option(
+        "--retry-failed-from",
+        type=click.Path(dir_okay=False),
+        help="Send only images failed or aborted in this earlier report.",
+    ),
+    click.option("--shard", help="K/N: run only shard K (0-based) of N, by a stable hash."),
+    click.option(
+        "--log-format",
+        type=click.Choice(["auto", "json", "console"]),
+        help="Logs on stderr.  [default: auto: console on a terminal, else JSON]",
+    ),
+    click.option(
+        "--ca-bundle",
+        type=click.Path(dir_okay=False),
+        help="PEM file of CA certificates for a private CA.",
+    ),
+    click.option(
+        "--insecure",
+        is_flag=True,
+        default=None,
+        help="Do not verify TLS certificates (loud warning; never in production).",
+    ),
+    click.option(
+        "-v", "--verbose", is_flag=True, default=None, help="Log every image on a terminal too."
+    ),
+]
+
+
+def run_options(func: F) -> F:
+    for option in reversed(_RUN_OPTIONS):
+        func = option(func)
+    return func
+
+
+class _LazyGroup(click.Group):
+    """Subcommands imported only when used (or listed), so start-up stays fast."""
+
+    _lazy: ClassVar[dict[str, str]] = {
+        "emulator": "batch_ims.emulator.command:emulator_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self._lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module_name, factory = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), factory)()
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="batch-ims")
+def cli() -> None:
+    """Bulk-update Huawei Cloud IMS image properties from a CSV or Excel manifest."""
+
+
+def _settings_values(
+    manifest: str | None, job: Path | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    from batch_ims.jobfile import load_job
+
+    values: dict[str, Any] = load_job(job) if job is not None else {}
+    if manifest is not None:
+        values["manifest"] = manifest
+    values.update({k: v for k, v in options.items() if v is not None})
+    return values
+
+
+@cli.command()
+@click.argument("manifest", required=False)
+@run_options
+def run(manifest: str | None, job: Path | None, **options: Any) -> None:
+    """Send one PATCH per image of MANIFEST and write a report.
+
+    Exit codes: 0 all succeeded or skipped; 1 some failed or invalid; 2 usage error or
+    unreadable manifest (nothing sent); 3 aborted (failure threshold, authentication);
+    75 journal locked by another run; 130 SIGINT; 143 SIGTERM.
+    """
+
+    def body() -> int:
+        from batch_ims import logsetup
+        from batch_ims.app import process_environment
+        from batch_ims.app import run as run_pipeline
+        from batch_ims.settings import build_settings
+
+        settings = build_settings(_settings_values(manifest, job, options), now=datetime.now(UTC))
+        logsetup.configure(log_format=settings.log_format, verbose=settings.verbose)
+        return int(run_pipeline(settings, process_environment(dict(os.environ))))
+
+    sys.exit(guarded(body))
+
+
+@cli.command("validate-job")
+@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+def validate_job(job_file: Path) -> None:
+    """Check a job file and its manifest; send nothing.
+
+    Exit codes: 0 valid, 1 some rows invalid, 2 unusable job file or manifest.
+    """
+
+    def body() -> int:
+        from batch_ims import logsetup
+        from batch_ims.manifest import load_manifest
+        from batch_ims.settings import build_settings
+
+        logsetup.configure(log_format="auto")
+        settings = build_settings(_settings_values(None, job_file, {}), now=datetime.now(UTC))
+        manifest = load_manifest(
+            settings.manifest, sheet=settings.sheet, encoding=settings.encoding
+        )
+        click.echo(
+            f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
+            f"{len(manifest.tasks)} valid images, {len(manifest.invalid)} invalid"
+        )
+        for item in manifest.invalid:
+            for error in item.errors:
+                click.echo(f"  invalid: {error.describe()}")
+        return int(ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK)
+
+    sys.exit(guarded(body))

@@ -1,0 +1,15 @@
+"""Process exit codes: defined once, documented in the README."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # every image succeeded or was skipped
+    SOME_FAILED = 1  # finished, but some image failed or some row was invalid
+    USAGE = 2  # bad options or unreadable manifest: nothing sent
+    ABORTED = 3  # stopped early: failure threshold or fatal authentication error
+    LOCKED = 75  # another run holds the journal lock (EX_TEMPFAIL: try again later)
+    SIGINT = 130
+    SIGTERM = 143

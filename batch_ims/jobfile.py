@@ -1,0 +1,70 @@
+"""Job files: TOML whose keys are `run`'s long options (`max-attempts = 5`) plus `manifest`.
+
+Relative paths resolve against the job file's folder, not the working directory, because
+cron starts jobs in $HOME.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from batch_ims.errors import UsageError
+from batch_ims.settings import PATH_SETTINGS, RunSettings, Shard
+
+_NOT_IN_JOB_FILES = frozenset({"verbose"})
+_FIELD_TYPES = typing.get_type_hints(RunSettings)
+
+
+def _expected(name: str) -> tuple[type, ...]:
+    hint = _FIELD_TYPES[name]
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    kinds: list[type] = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        if arg in (Path, Shard):
+            kinds.append(str)
+        elif arg is float:
+            kinds.extend([float, int])
+        else:
+            kinds.append(arg)
+    return tuple(kinds)
+
+
+def _check_type(path: Path, key: str, name: str, value: Any) -> None:
+    kinds = _expected(name)
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
+        wanted = " or ".join(sorted({k.__name__ for k in kinds}))
+        raise UsageError(f"{path}: key {key!r} must be {wanted}, not {type(value).__name__}")
+
+
+def load_job(path: Path) -> dict[str, Any]:
+    """The job file's settings, keyed by setting name, paths made absolute."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise UsageError(f"job file {str(path)!r} does not exist") from exc
+    except OSError as exc:
+        raise UsageError(f"job file {str(path)!r}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"job file {str(path)!r}: not valid TOML: {exc}") from exc
+    known = {f.name for f in dataclasses.fields(RunSettings)} - _NOT_IN_JOB_FILES
+    base = path.resolve().parent
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in known or "_" in key:
+            valid = ", ".join(sorted(n.replace("_", "-") for n in known))
+            raise UsageError(f"{path}: unknown key {key!r}; valid keys: {valid}")
+        _check_type(path, key, name, value)
+        if name in PATH_SETTINGS:
+            value = str(base / Path(value).expanduser())
+        values[name] = value
+    return values

@@ -1,0 +1,80 @@
+"""structlog set-up: JSON lines off a terminal, readable lines on one; secrets redacted here.
+
+Redaction lives in this one place: any field whose name looks secret is masked, and any
+registered secret value is cut out of every string field, whatever its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+_SECRET_KEYS = ("secret", "password", "token", "authorization", "sk", "signature")
+_registered: set[str] = set()
+REDACTED = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Make sure `value` never reaches a log line (only values of 4+ characters)."""
+    if value and len(value) >= 4:
+        _registered.add(value)
+
+
+def redact_text(text: str) -> str:
+    for secret in _registered:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or any(
+        part in lowered for part in ("secret", "password", "token", "authorization")
+    )
+
+
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if _is_secret_key(key) and key != "event":
+            event_dict[key] = REDACTED
+        elif _registered and isinstance(value, str):
+            event_dict[key] = redact_text(value)
+    return event_dict
+
+
+def resolve_format(log_format: str, stream: TextIO) -> str:
+    if log_format != "auto":
+        return log_format
+    return "console" if stream.isatty() else "json"
+
+
+def configure(
+    *, log_format: str = "auto", verbose: bool = False, stream: TextIO | None = None
+) -> str:
+    """Configure structlog for the process; returns the format chosen (json or console)."""
+    out = stream if stream is not None else sys.stderr
+    chosen = resolve_format(log_format, out)
+    renderer: Any
+    if chosen == "json":
+        renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+    level = logging.DEBUG if verbose else logging.INFO
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    return chosen

@@ -1,0 +1,1 @@
+"""Consumers of the outcome stream: report files, journal, summary."""

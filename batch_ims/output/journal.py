@@ -1,0 +1,118 @@
+"""The journal: one JSON line per finished image, durable within a second, locked per run.
+
+Lines are written and flushed as each image finishes and fsynced at least once a
+second (`sync_due`), so `kill -9` loses at most the images in flight. An exclusive
+`flock` on the journal file keeps a second run off it; the kernel drops the lock when
+its holder dies, so a stale lock from a dead process is taken over by itself.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from batch_ims.errors import LockedError, UsageError
+from batch_ims.models import Outcome, Status, ops_digest
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    image_id: str
+    digest: str
+    status: str
+    http_status: int | None
+    at: str
+
+
+class Journal:
+    def __init__(self, path: Path, *, clock: Callable[[], float], sync_every_s: float = 1.0):
+        self.path = path
+        self._clock = clock
+        self._sync_every_s = sync_every_s
+        self._last_sync = clock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"journal {str(path)!r}: cannot open: {exc.strerror}") from exc
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._file.close()
+            raise LockedError(
+                f"journal {str(path)!r} is locked by another batch-ims run; "
+                "wait for it to finish or give this run its own --journal"
+            ) from exc
+        self._write_owner()
+
+    def _write_owner(self) -> None:
+        owner = {"event": "run.started", "pid": os.getpid(), "host": socket.gethostname()}
+        self._file.write(json.dumps(owner) + "\n")
+        self._file.flush()
+
+    def write(self, outcome: Outcome) -> None:
+        if outcome.status in (Status.ABORTED, Status.INVALID):
+            return
+        line = {
+            "image_id": outcome.image_id,
+            "digest": ops_digest(outcome.ops),
+            "status": outcome.status.value,
+            "http_status": outcome.http_status,
+            "at": outcome.finished_at,
+        }
+        self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._file.flush()
+        if self._clock() - self._last_sync >= self._sync_every_s:
+            self.sync()
+
+    def sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._last_sync = self._clock()
+
+    def flush(self) -> None:
+        self.sync()
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self.sync()
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        self._file.close()
+
+
+def read_succeeded(path: Path) -> dict[str, str]:
+    """image_id -> ops digest of its latest success in the journal (for --resume).
+
+    `skipped` (already right) counts as done; a later `failed` line cancels an earlier
+    success. A torn last
+    line (the process was killed mid-write) and unrelated lines are ignored.
+    """
+    done: dict[str, str] = {}
+    try:
+        handle = path.open(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return done
+    except OSError as exc:
+        raise UsageError(f"journal {str(path)!r}: cannot read: {exc.strerror}") from exc
+    with handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or "image_id" not in entry:
+                continue
+            image_id = str(entry["image_id"])
+            status = entry.get("status")
+            if status in (Status.SUCCEEDED.value, Status.SKIPPED.value):
+                done[image_id] = str(entry.get("digest", ""))
+            elif status == Status.FAILED.value:
+                done.pop(image_id, None)
+    return done

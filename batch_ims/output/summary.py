@@ -1,0 +1,76 @@
+"""The end of a run for machines (`--summary-json`, the `run.finished` event) and people."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batch_ims.errors import UsageError
+from batch_ims.stats import RunStats
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    counts: dict[str, int]
+    images: int
+    requests: int
+    retries: int
+    throttled: int
+    duration_s: float
+    rate_achieved: float
+    latency_ms: dict[str, float]
+    exit_code: int
+    report: str
+
+    @classmethod
+    def build(
+        cls, *, stats: RunStats, duration_s: float, exit_code: int, report: Path, images: int
+    ) -> Summary:
+        return cls(
+            counts=stats.all_counts(),
+            images=images,
+            requests=stats.requests,
+            retries=stats.retries,
+            throttled=stats.throttled,
+            duration_s=round(duration_s, 3),
+            rate_achieved=round(stats.requests / duration_s, 2) if duration_s > 0 else 0.0,
+            latency_ms=stats.percentiles(),
+            exit_code=exit_code,
+            report=str(report),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "images": self.images,
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "duration_s": self.duration_s,
+            "rate_achieved": self.rate_achieved,
+            "latency_ms": self.latency_ms,
+            "exit_code": self.exit_code,
+            "report": self.report,
+        }
+
+    def log_fields(self) -> dict[str, Any]:
+        return self.as_json()
+
+    def human(self) -> str:
+        counts = ", ".join(f"{n} {status}" for status, n in self.counts.items())
+        return (
+            f"batch-ims: {self.images} images: {counts}\n"
+            f"  {self.requests} requests ({self.retries} retries, {self.throttled} throttled) "
+            f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"
+            f"  report: {self.report}\n"
+        )
+
+
+def write_summary(path: Path, summary: Summary) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--summary-json {str(path)!r}: cannot write: {exc.strerror}") from exc

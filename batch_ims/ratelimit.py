@@ -1,0 +1,119 @@
+"""Request pacing: a smooth rate shared by all workers, adapted to throttling (AIMD).
+
+`--rate` is a ceiling. Requests are spaced `1/rate` apart (no burst beyond a few
+milliseconds' worth, so no one-second window can hold more than the rate). When the
+API throttles (429, or IMS's own `400 IMG.0060`), the rate drops to a little under
+what the API was accepting over the last second (multiplicative decrease); while
+answers come back clean it climbs again a few percent a second (additive increase)
+towards the ceiling. Clock and sleep are injected so the policy is testable without
+waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+_log = structlog.get_logger("batch_ims.rate")
+
+
+@dataclass(frozen=True, slots=True)
+class RatePolicy:
+    """The knobs of the adaptive rate, as data."""
+
+    ceiling: float
+    decrease_factor: float = 0.9  # new rate = factor * rate accepted over the last window
+    increase_per_s: float = 0.05  # climb by this share of the current rate per clean second
+    min_increase_per_s: float = 0.5  # ... but at least this many requests/s per second
+    floor: float = 0.2  # never slower than this (requests/s)
+    cooldown_s: float = 1.0  # throttles within this long after a decrease were already priced in
+    window_s: float = 1.0  # how far back the accepted rate is measured
+    tolerance_s: float = 0.005  # lateness the pacer may catch up on (keeps the average exact)
+
+
+class AdaptiveRate:
+    """The current rate: lowered on throttling, raised while answers are clean."""
+
+    def __init__(self, policy: RatePolicy, clock: Clock) -> None:
+        if policy.ceiling <= 0:
+            raise ValueError("rate ceiling must be positive")
+        self.policy = policy
+        self._clock = clock
+        self.current = policy.ceiling
+        self._start = clock()
+        self._last_change = self._start
+        self._last_decrease = float("-inf")
+        self._accepted: deque[float] = deque()
+        self.decreases = 0
+
+    def _accepted_rate(self, now: float) -> float:
+        window = self.policy.window_s
+        horizon = now - window
+        accepted = self._accepted
+        while accepted and accepted[0] < horizon:
+            accepted.popleft()
+        span = min(window, max(now - self._start, 1e-3))
+        return len(accepted) / span
+
+    def on_accepted(self) -> None:
+        """An answer that was not throttling: count it and climb if due."""
+        now = self._clock()
+        self._accepted.append(now)
+        if self.current >= self.policy.ceiling:
+            self._last_change = now
+            return
+        elapsed = now - self._last_change
+        if elapsed <= 0:
+            return
+        step = max(self.current * self.policy.increase_per_s, self.policy.min_increase_per_s)
+        self.current = min(self.policy.ceiling, self.current + step * elapsed)
+        self._last_change = now
+
+    def on_throttled(self) -> bool:
+        """A throttled answer. Returns True when the rate was lowered."""
+        now = self._clock()
+        if now - self._last_decrease < self.policy.cooldown_s:
+            return False
+        accepted = self._accepted_rate(now)
+        basis = min(self.current, accepted) if accepted > 0 else self.current
+        new = max(self.policy.floor, basis * self.policy.decrease_factor)
+        old = self.current
+        self.current = min(new, old)
+        self._last_decrease = now
+        self._last_change = now
+        self.decreases += 1
+        _log.info("rate.lowered", old=round(old, 2), new=round(self.current, 2))
+        return True
+
+
+class Pacer:
+    """Hands out send times `1/rate` apart to any number of concurrent workers."""
+
+    def __init__(self, rate: AdaptiveRate, clock: Clock, sleep: Sleep = asyncio.sleep) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = clock()
+
+    def reserve(self) -> float:
+        """Reserve the next slot; returns how long the caller must wait for it."""
+        now = self._clock()
+        slot = max(self._next, now - self._rate.policy.tolerance_s)
+        self._next = slot + 1.0 / self._rate.current
+        return slot - now
+
+    def push_back(self, seconds: float) -> None:
+        """Nobody sends for `seconds` from now (a Retry-After that applies to all)."""
+        self._next = max(self._next, self._clock() + seconds)
+
+    async def acquire(self) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            await self._sleep(wait)

@@ -1,0 +1,172 @@
+"""The send stage: a bounded queue feeding a fixed pool of workers.
+
+Every task handed to `dispatch` comes out as exactly one outcome: sent, or `aborted`
+when the run stops first (never queued, dequeued after the stop, or cancelled in
+flight after the grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import structlog
+
+from batch_ims.control import RunControl
+from batch_ims.models import ImageTask, Outcome, Status
+from batch_ims.send import Finished, utc_now_text
+
+_log = structlog.get_logger("batch_ims")
+
+Send = Callable[[ImageTask], Awaitable[Finished]]
+Record = Callable[[Outcome], None]
+_NOT_SENT = "not sent: the run stopped first"
+_CANCELLED = "cancelled in flight: the change may or may not have been applied"
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOptions:
+    concurrency: int
+    grace_s: float
+
+
+def aborted(task: ImageTask, note: str) -> Outcome:
+    return Outcome(
+        image_id=task.image_id,
+        status=Status.ABORTED,
+        rows=task.rows,
+        ops=task.ops,
+        finished_at=utc_now_text(),
+        note=note,
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        send: Send,
+        record: Record,
+        control: RunControl,
+        options: DispatchOptions,
+    ) -> None:
+        self._send = send
+        self._record = record
+        self._control = control
+        self._options = options
+        self._stop_event = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+        self._jobs: list[asyncio.Task[None]] = []
+
+    @property
+    def stop_event(self) -> asyncio.Event:
+        return self._stop_event
+
+    def request_stop(self) -> None:
+        """Stop dispatching (the reason is already on the control)."""
+        self._stop_event.set()
+
+    def cancel_in_flight(self) -> None:
+        """Second signal or grace period over: cancel what is still in flight."""
+        for job in self._jobs:
+            job.cancel()
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep, waking early when the run stops; True when it stopped."""
+        if self._stop_event.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._stop_event.wait(), timeout=seconds)
+        except TimeoutError:
+            return self._control.stopping
+        return True
+
+    async def run(self, tasks: Iterable[ImageTask]) -> None:
+        queue: asyncio.Queue[ImageTask | None] = asyncio.Queue(self._options.concurrency * 2)
+        self._workers = [
+            asyncio.create_task(self._worker(queue)) for _ in range(self._options.concurrency)
+        ]
+        producer = asyncio.create_task(self._produce(iter(tasks), queue))
+        everything = [*self._workers, producer]
+        self._jobs = everything
+        try:
+            await self._join(everything)
+        finally:
+            for job in everything:
+                job.cancel()
+            await asyncio.gather(*everything, return_exceptions=True)
+            self._abort_queued(queue)
+
+    async def _produce(
+        self, tasks: Iterator[ImageTask], queue: asyncio.Queue[ImageTask | None]
+    ) -> None:
+        current: ImageTask | None = None
+        try:
+            for task in tasks:
+                if self._control.stopping:
+                    self._record(aborted(task, _NOT_SENT))
+                    continue
+                current = task
+                await queue.put(task)
+                current = None
+            for _ in self._workers:
+                await queue.put(None)
+        except asyncio.CancelledError:
+            if current is not None:
+                self._record(aborted(current, _NOT_SENT))
+            for task in tasks:
+                self._record(aborted(task, _NOT_SENT))
+            raise
+
+    async def _join(self, jobs: list[asyncio.Task[None]]) -> None:
+        """Wait for all jobs; once the run stops, give them `grace_s`, then cancel."""
+        pending = set(jobs)
+        stop_wait = asyncio.create_task(self._stop_event.wait())
+        try:
+            while pending and not self._stop_event.is_set():
+                await asyncio.wait(pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                self._raise_failures(pending)
+                pending = {job for job in pending if not job.done()}
+        finally:
+            stop_wait.cancel()
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=self._options.grace_s)
+        if pending:
+            _log.warning("run.grace_expired", in_flight=len(pending))
+            for job in pending:
+                job.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    @staticmethod
+    def _raise_failures(jobs: set[asyncio.Task[None]]) -> None:
+        """A bug in a worker must not be swallowed: surface it at once."""
+        for job in jobs:
+            if job.done() and not job.cancelled() and job.exception() is not None:
+                raise job.exception()  # type: ignore[misc]
+
+    async def _worker(self, queue: asyncio.Queue[ImageTask | None]) -> None:
+        while True:
+            task = await queue.get()
+            if task is None:
+                return
+            if self._control.stopping:
+                self._record(aborted(task, _NOT_SENT))
+                continue
+            try:
+                finished = await self._send(task)
+            except asyncio.CancelledError:
+                self._record(aborted(task, _CANCELLED))
+                raise
+            self._record(finished.outcome)
+            reason = self._control.observe(finished.outcome, auth_failure=finished.auth_failure)
+            if reason is not None:
+                _log.warning("run.stopping", reason=reason.value)
+                self.request_stop()
+
+    def _abort_queued(self, queue: asyncio.Queue[ImageTask | None]) -> None:
+        """Whatever is still queued when everything has ended was never sent."""
+        while not queue.empty():
+            task = queue.get_nowait()
+            if task is not None:
+                self._record(aborted(task, _NOT_SENT))

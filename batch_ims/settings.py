@@ -1,0 +1,127 @@
+"""The run's settings: one frozen object built from defaults, a job file and the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from batch_ims.errors import UsageError
+
+LOG_FORMATS = ("auto", "json", "console")
+_SHARD = re.compile(r"^(\d+)/(\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = _SHARD.match(text.strip())
+        if not match:
+            raise UsageError(f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/3")
+        index, count = int(match.group(1)), int(match.group(2))
+        if count < 1 or index >= count:
+            raise UsageError(f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/3")
+        return cls(index, count)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    manifest: Path
+    sheet: str | None = None
+    encoding: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    concurrency: int = 8
+    rate: float = 10.0
+    max_attempts: int = 5
+    timeout: float = 30.0
+    report: Path | None = None
+    journal: Path | None = None
+    resume: bool = False
+    max_failure_rate: float = 0.5
+    min_finished: int = 100
+    grace: float = 20.0
+    auth_failure_limit: int = 5
+    dry_run: bool = False
+    skip_unchanged: bool = False
+    undo_manifest: Path | None = None
+    verify: bool = False
+    progress_interval: float = 10.0
+    summary_json: Path | None = None
+    retry_failed_from: Path | None = None
+    shard: Shard | None = None
+    log_format: str = "auto"
+    ca_bundle: Path | None = None
+    insecure: bool = False
+    verbose: bool = False
+
+
+SETTING_NAMES = tuple(f.name for f in dataclasses.fields(RunSettings))
+PATH_SETTINGS = frozenset(
+    {
+        "manifest",
+        "report",
+        "journal",
+        "undo_manifest",
+        "summary_json",
+        "retry_failed_from",
+        "ca_bundle",
+    }
+)
+TEMPLATED_SETTINGS = frozenset({"report", "journal", "summary_json", "undo_manifest"})
+
+
+def expand_template(value: str, now: datetime) -> str:
+    """strftime fields (UTC) in output paths: `out/report-%Y%m%d.csv`."""
+    return now.strftime(value) if "%" in value else value
+
+
+def _check_ranges(values: dict[str, Any]) -> None:
+    checks: list[tuple[str, bool, str]] = [
+        ("concurrency", values["concurrency"] >= 1, "a whole number of at least 1"),
+        ("rate", values["rate"] > 0, "a number above 0 (requests per second)"),
+        ("max_attempts", values["max_attempts"] >= 1, "a whole number of at least 1"),
+        ("timeout", values["timeout"] > 0, "a number of seconds above 0"),
+        ("max_failure_rate", 0 <= values["max_failure_rate"] <= 1, "a share from 0 to 1"),
+        ("min_finished", values["min_finished"] >= 1, "a whole number of at least 1"),
+        ("grace", values["grace"] >= 0, "a number of seconds, 0 or more"),
+        ("auth_failure_limit", values["auth_failure_limit"] >= 1, "a whole number of at least 1"),
+        ("progress_interval", values["progress_interval"] > 0, "a number of seconds above 0"),
+        ("log_format", values["log_format"] in LOG_FORMATS, "one of " + ", ".join(LOG_FORMATS)),
+    ]
+    for name, ok, valid in checks:
+        if not ok:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} {values[name]!r}: expected {valid}")
+    if values["resume"] and values["journal"] is None:
+        raise UsageError("--resume needs --journal PATH (the journal of the run to resume)")
+    if values["insecure"] and values["ca_bundle"] is not None:
+        raise UsageError("--insecure and --ca-bundle contradict each other; give one")
+
+
+def build_settings(values: dict[str, Any], *, now: datetime) -> RunSettings:
+    """Defaults, then `values` (already merged: job file under command line); validated."""
+    merged: dict[str, Any] = {
+        f.name: f.default for f in dataclasses.fields(RunSettings) if f.name != "manifest"
+    }
+    merged.update({k: v for k, v in values.items() if v is not None})
+    if merged.get("manifest") is None:
+        raise UsageError("no manifest: give MANIFEST or a --job file with `manifest = ...`")
+    for name in TEMPLATED_SETTINGS:
+        if merged.get(name) is not None:
+            merged[name] = Path(expand_template(str(merged[name]), now))
+    for name in PATH_SETTINGS:
+        if merged.get(name) is not None:
+            merged[name] = Path(merged[name])
+    if isinstance(merged.get("shard"), str):
+        merged["shard"] = Shard.parse(merged["shard"])
+    _check_ranges(merged)
+    return RunSettings(**merged)

@@ -1,0 +1,42 @@
+"""Run-wide counters for the summary: requests, retries, throttles, latency percentiles."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+from batch_ims.models import Status
+
+
+@dataclass(slots=True)
+class RunStats:
+    counts: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    server_date: str | None = None  # the last `Date` header seen, for the clock-skew hint
+    _latencies_ms: array[float] = field(default_factory=lambda: array("f"))
+
+    def count(self, status: Status) -> None:
+        self.counts[status.value] += 1
+
+    def request_done(self, latency_ms: float) -> None:
+        self.requests += 1
+        self._latencies_ms.append(latency_ms)
+
+    def percentiles(self) -> dict[str, float]:
+        """Nearest-rank p50/p95/p99 of request latency in milliseconds (0 when none)."""
+        values = sorted(self._latencies_ms)
+        if not values:
+            return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+
+        def rank(p: float) -> float:
+            index = max(0, min(len(values) - 1, math.ceil(p / 100 * len(values)) - 1))
+            return round(float(values[index]), 2)
+
+        return {"p50": rank(50), "p95": rank(95), "p99": rank(99)}
+
+    def all_counts(self) -> dict[str, int]:
+        return {status.value: self.counts.get(status.value, 0) for status in Status}
