@@ -1,0 +1,157 @@
+"""`batch-ims emulator`: serve the emulator until SIGINT or SIGTERM.
+
+Secrets may be given on the command line because this is a local test server; each also
+has an environment variable (BATCH_IMS_EMULATOR_SK, ...), which keeps them out of `ps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from batch_ims.emulator.config import EmulatorConfig
+from batch_ims.emulator.server import start_emulator
+
+_SHARE = click.FloatRange(0.0, 1.0)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _share_option(name: str, what: str) -> Callable[[_F], _F]:
+    return click.option(name, type=_SHARE, default=0.0, show_default=True, help=what)
+
+
+def emulator_command() -> click.Command:
+    """The click command; the CLI adds it to its group as `emulator`."""
+    return _emulator
+
+
+@click.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
+@click.option("--images", type=click.IntRange(min=0), default=0, help="Generate N active images.")
+@click.option("--seed", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests/s.")
+@click.option("--rate-burst", type=click.FloatRange(min=1), help="Bucket size (default: 1 s).")
+@_share_option("--fail-rate", "Share of 5xx answers (500/502/503/504).")
+@_share_option("--reset-rate", "Share of connections closed before applying.")
+@_share_option("--drop-after-apply-rate", "Share of successes whose answer is lost.")
+@_share_option("--ims-throttle-rate", "Share of 400 IMG.0060 answers.")
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Delay before each IMS answer.",
+)
+@click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed of fault draws.")
+@click.option(
+    "--ak", multiple=True, envvar="BATCH_IMS_EMULATOR_AK", show_envvar=True, help="Access key."
+)
+@click.option(
+    "--sk", multiple=True, envvar="BATCH_IMS_EMULATOR_SK", show_envvar=True, help="Its secret key."
+)
+@click.option(
+    "--security-token",
+    multiple=True,
+    envvar="BATCH_IMS_EMULATOR_SECURITY_TOKEN",
+    show_envvar=True,
+    help="Makes the n-th --ak a temporary key that must send (and sign) this token.",
+)
+@click.option(
+    "--token",
+    multiple=True,
+    envvar="BATCH_IMS_EMULATOR_TOKEN",
+    show_envvar=True,
+    help="An X-Auth-Token that never expires.",
+)
+@click.option("--iam-user", multiple=True, metavar="DOMAIN/USER", help="IAM password user.")
+@click.option("--iam-password", envvar="BATCH_IMS_EMULATOR_IAM_PASSWORD", show_envvar=True)
+@click.option("--project-id", help="Required X-Project-Id (and IAM's project id).")
+@click.option("--project-name", help="The region name IAM knows the project by.")
+@click.option(
+    "--token-ttl",
+    type=click.FloatRange(min=0, min_open=True),
+    default=86400.0,
+    show_default=True,
+    help="Lifetime of IAM tokens, seconds.",
+)
+@click.option("--retry-after", type=click.FloatRange(min=0), help="Retry-After sent with 429.")
+@click.option("--clock-offset", type=float, default=0.0, help="Seconds added to the clock.")
+def _emulator(**options: Any) -> None:
+    """Serve an IMS + IAM emulator for tests and demos until SIGINT/SIGTERM.
+
+    Prints "listening on http://HOST:PORT" once ready. Keys, tokens or IAM users turn
+    authentication on. Test hooks: GET /_emulator/state and /_emulator/stats.
+    """
+    config = _config(options)
+    asyncio.run(_serve(config, host=options["host"], port=options["port"]))
+
+
+def _config(options: dict[str, Any]) -> EmulatorConfig:
+    keys = _pairs(options["ak"], options["sk"])
+    tokens = options["security_token"]
+    if len(tokens) > len(keys):
+        raise click.UsageError("more --security-token than --ak")
+    users = tuple(_iam_user(spec, options["iam_password"]) for spec in options["iam_user"])
+    try:
+        return EmulatorConfig(
+            images=options["images"],
+            seed=options["seed"],
+            rate_limit=options["rate_limit"],
+            rate_burst=options["rate_burst"],
+            fail_rate=options["fail_rate"],
+            reset_rate=options["reset_rate"],
+            drop_after_apply_rate=options["drop_after_apply_rate"],
+            ims_throttle_rate=options["ims_throttle_rate"],
+            latency_ms=options["latency_ms"],
+            fault_seed=options["fault_seed"],
+            keys=keys,
+            security_tokens=tuple(zip((ak for ak, _ in keys), tokens, strict=False)),
+            tokens=tuple(options["token"]),
+            iam_users=users,
+            project_id=options["project_id"],
+            project_name=options["project_name"],
+            token_ttl_s=options["token_ttl"],
+            retry_after_s=options["retry_after"],
+            clock_offset_s=options["clock_offset"],
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _pairs(aks: tuple[str, ...], sks: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    if len(aks) != len(sks):
+        raise click.UsageError("give one --sk (or BATCH_IMS_EMULATOR_SK) per --ak")
+    return tuple(zip(aks, sks, strict=True))
+
+
+def _iam_user(spec: str, password: str | None) -> tuple[str, str, str]:
+    domain, slash, user = spec.partition("/")
+    if not slash or not domain or not user:
+        raise click.UsageError(f"--iam-user must be DOMAIN/USER, got {spec!r}")
+    if not password:
+        raise click.UsageError("--iam-user needs --iam-password or BATCH_IMS_EMULATOR_IAM_PASSWORD")
+    return domain, user, password
+
+
+async def _serve(config: EmulatorConfig, *, host: str, port: int) -> None:
+    try:
+        running = await start_emulator(config, host=host, port=port)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot start the emulator: {exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        click.echo(f"listening on {running.url}")
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await running.close()
