@@ -47,20 +47,22 @@ class AdaptiveRate:
         self.policy = policy
         self._clock = clock
         self.current = policy.ceiling
-        self._start = clock()
-        self._last_change = self._start
+        self._last_change = clock()
         self._last_decrease = float("-inf")
         self._accepted: deque[float] = deque()
         self.decreases = 0
 
     def _accepted_rate(self, now: float) -> float:
-        window = self.policy.window_s
-        horizon = now - window
+        """Answers accepted over the last window, per second of the whole window.
+
+        Dividing by the full window even early in a run keeps the server's initial burst
+        allowance from passing for its sustained rate.
+        """
+        horizon = now - self.policy.window_s
         accepted = self._accepted
         while accepted and accepted[0] < horizon:
             accepted.popleft()
-        span = min(window, max(now - self._start, 1e-3))
-        return len(accepted) / span
+        return len(accepted) / self.policy.window_s
 
     def on_accepted(self) -> None:
         """An answer that was not throttling: count it and climb if due."""
@@ -94,26 +96,49 @@ class AdaptiveRate:
 
 
 class Pacer:
-    """Hands out send times `1/rate` apart to any number of concurrent workers."""
+    """Hands out send times `1/rate` apart to any number of concurrent workers.
+
+    When the rate is lowered, slots already handed out at the old rate are void: their
+    holders wake up, see a new `generation` and queue again at the new spacing, so a
+    decrease takes effect at once instead of after `concurrency` more requests.
+    """
 
     def __init__(self, rate: AdaptiveRate, clock: Clock, sleep: Sleep = asyncio.sleep) -> None:
         self._rate = rate
         self._clock = clock
         self._sleep = sleep
         self._next = clock()
+        self._seen_decreases = rate.decreases
+        self.generation = 0
+
+    def _sync(self) -> None:
+        if self._rate.decreases != self._seen_decreases:
+            self._seen_decreases = self._rate.decreases
+            self.generation += 1
+            self._next = self._clock() + 1.0 / self._rate.current
 
     def reserve(self) -> float:
         """Reserve the next slot; returns how long the caller must wait for it."""
+        self._sync()
         now = self._clock()
         slot = max(self._next, now - self._rate.policy.tolerance_s)
         self._next = slot + 1.0 / self._rate.current
         return slot - now
+
+    def still_valid(self, generation: int) -> bool:
+        """False when the rate was lowered since the slot of `generation` was reserved."""
+        self._sync()
+        return generation == self.generation
 
     def push_back(self, seconds: float) -> None:
         """Nobody sends for `seconds` from now (a Retry-After that applies to all)."""
         self._next = max(self._next, self._clock() + seconds)
 
     async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await self._sleep(wait)
+        while True:
+            wait = self.reserve()
+            generation = self.generation
+            if wait > 0:
+                await self._sleep(wait)
+            if self.still_valid(generation) or wait <= 0:
+                return

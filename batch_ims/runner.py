@@ -42,6 +42,30 @@ def aborted(task: ImageTask, note: str) -> Outcome:
     )
 
 
+async def pause_until_stopped(stop_event: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds`, waking early when `stop_event` is set; True when it was."""
+    if stop_event.is_set():
+        return True
+    try:
+        await asyncio.wait_for(stop_event.wait(), timeout=seconds)
+    except TimeoutError:
+        return stop_event.is_set()
+    return True
+
+
+def internal_error(task: ImageTask, exc: Exception) -> Outcome:
+    return Outcome(
+        image_id=task.image_id,
+        status=Status.FAILED,
+        rows=task.rows,
+        ops=task.ops,
+        error_code="internal_error",
+        error_message=f"{type(exc).__name__}: {exc}"[:300],
+        finished_at=utc_now_text(),
+        note="a bug in batch-ims; the change may or may not have been applied",
+    )
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -50,12 +74,13 @@ class Dispatcher:
         record: Record,
         control: RunControl,
         options: DispatchOptions,
+        stop_event: asyncio.Event | None = None,
     ) -> None:
         self._send = send
         self._record = record
         self._control = control
         self._options = options
-        self._stop_event = asyncio.Event()
+        self._stop_event = stop_event if stop_event is not None else asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._jobs: list[asyncio.Task[None]] = []
 
@@ -74,13 +99,7 @@ class Dispatcher:
 
     async def pause(self, seconds: float) -> bool:
         """Sleep, waking early when the run stops; True when it stopped."""
-        if self._stop_event.is_set():
-            return True
-        try:
-            await asyncio.wait_for(self._stop_event.wait(), timeout=seconds)
-        except TimeoutError:
-            return self._control.stopping
-        return True
+        return await pause_until_stopped(self._stop_event, seconds)
 
     async def run(self, tasks: Iterable[ImageTask]) -> None:
         queue: asyncio.Queue[ImageTask | None] = asyncio.Queue(self._options.concurrency * 2)
@@ -131,7 +150,8 @@ class Dispatcher:
         finally:
             stop_wait.cancel()
         if pending:
-            _, pending = await asyncio.wait(pending, timeout=self._options.grace_s)
+            done, pending = await asyncio.wait(pending, timeout=self._options.grace_s)
+            self._raise_failures(done)
         if pending:
             _log.warning("run.grace_expired", in_flight=len(pending))
             for job in pending:
@@ -158,6 +178,9 @@ class Dispatcher:
             except asyncio.CancelledError:
                 self._record(aborted(task, _CANCELLED))
                 raise
+            except Exception as exc:  # a bug must not lose the image nor stop the others
+                _log.exception("image.internal_error", image_id=task.image_id)
+                finished = Finished(internal_error(task, exc))
             self._record(finished.outcome)
             reason = self._control.observe(finished.outcome, auth_failure=finished.auth_failure)
             if reason is not None:

@@ -1,0 +1,112 @@
+"""batch_ims.stats (counters, nearest-rank percentiles) and the Summary built from them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from batch_ims.errors import UsageError
+from batch_ims.models import Status
+from batch_ims.output.summary import Summary, write_summary
+from batch_ims.stats import RunStats
+
+
+def _stats(latencies: list[float]) -> RunStats:
+    stats = RunStats()
+    for latency in latencies:
+        stats.request_done(latency)
+    return stats
+
+
+def test_percentiles_of_one_to_hundred_are_the_ranks() -> None:
+    stats = _stats([float(v) for v in range(100, 0, -1)])
+
+    assert stats.percentiles() == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+
+
+def test_percentiles_use_nearest_rank_on_small_samples() -> None:
+    stats = _stats([40.0, 10.0, 30.0, 20.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0])
+
+    # rank = ceil(p/100 * 10): p50 -> 5th, p95 -> 10th, p99 -> 10th
+    assert stats.percentiles() == {"p50": 50.0, "p95": 100.0, "p99": 100.0}
+
+
+def test_percentiles_of_one_value_are_that_value() -> None:
+    assert _stats([12.5]).percentiles() == {"p50": 12.5, "p95": 12.5, "p99": 12.5}
+
+
+def test_percentiles_without_requests_are_zero() -> None:
+    assert RunStats().percentiles() == {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+
+
+def test_percentiles_are_rounded_to_two_decimals() -> None:
+    assert _stats([3.14159]).percentiles()["p50"] == 3.14
+
+
+def test_request_done_counts_requests() -> None:
+    assert _stats([1.0, 2.0, 3.0]).requests == 3
+
+
+def test_all_counts_lists_every_status_even_when_zero() -> None:
+    stats = RunStats()
+    stats.count(Status.SUCCEEDED)
+    stats.count(Status.SUCCEEDED)
+    stats.count(Status.FAILED)
+
+    assert stats.all_counts() == {
+        "succeeded": 2,
+        "failed": 1,
+        "invalid": 0,
+        "skipped": 0,
+        "aborted": 0,
+    }
+
+
+def _summary(stats: RunStats, duration_s: float) -> Summary:
+    return Summary.build(
+        stats=stats, duration_s=duration_s, exit_code=1, report=Path("out/r.csv"), images=7
+    )
+
+
+def test_summary_json_has_the_documented_keys_and_values() -> None:
+    stats = _stats([10.0, 20.0, 30.0, 40.0])
+    stats.retries, stats.throttled = 2, 1
+    stats.count(Status.SUCCEEDED)
+
+    summary = _summary(stats, duration_s=2.0)
+
+    assert summary.as_json() == {
+        "counts": {"succeeded": 1, "failed": 0, "invalid": 0, "skipped": 0, "aborted": 0},
+        "images": 7,
+        "requests": 4,
+        "retries": 2,
+        "throttled": 1,
+        "duration_s": 2.0,
+        "rate_achieved": 2.0,
+        "latency_ms": {"p50": 20.0, "p95": 40.0, "p99": 40.0},
+        "exit_code": 1,
+        "report": "out/r.csv",
+    }
+
+
+def test_summary_rate_is_zero_for_a_zero_duration() -> None:
+    assert _summary(_stats([1.0]), duration_s=0.0).rate_achieved == 0.0
+
+
+def test_write_summary_writes_json_creating_folders(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "summary.json"
+    summary = _summary(_stats([5.0]), duration_s=1.0)
+
+    write_summary(path, summary)
+
+    assert json.loads(path.read_text(encoding="utf-8")) == summary.as_json()
+
+
+def test_write_summary_to_an_unwritable_place_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+
+    with pytest.raises(UsageError, match="--summary-json"):
+        write_summary(blocker / "summary.json", _summary(RunStats(), duration_s=1.0))
