@@ -1,43 +1,41 @@
 """`batch-ims run`: the pipeline wired in one place.
 
-read manifest -> select -> (read current state) -> send -> record -> report/summary.
-Returns the exit code; raises only the tool's own errors before anything is sent.
+read manifest -> select -> (read current state) -> send -> record -> report and summary.
+Everything that can be checked offline is checked before the first request; the tool's
+own errors raised here mean nothing was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 
-from batch_ims.auth import is_auth_failure, resolve_authenticator
-from batch_ims.auth.base import AuthFailedError
-from batch_ims.auth.hints import failure_hint
-from batch_ims.client import ImsClient, make_session, make_ssl_context
+from batch_ims.auth import Authenticator, AuthFailedError, failure_hint, resolve_authenticator
 from batch_ims.control import RunControl, StopPolicy, StopReason
 from batch_ims.endpoint import resolve_endpoint
-from batch_ims.errors import UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest, load_manifest
-from batch_ims.models import InvalidItem, Outcome, Status
+from batch_ims.models import ImageTask, InvalidItem, Outcome, Status
 from batch_ims.output.events import ImageEvents, Progress, Recorder
 from batch_ims.output.journal import Journal, read_succeeded
-from batch_ims.output.report import open_report, read_report_statuses
+from batch_ims.output.report import ReportWriter, open_report, read_report_statuses
 from batch_ims.output.summary import Summary, write_summary
-from batch_ims.ratelimit import AdaptiveRate, Pacer, RatePolicy
-from batch_ims.retry import RetryPolicy
-from batch_ims.runner import Dispatcher, DispatchOptions
-from batch_ims.selection import in_shard, select
-from batch_ims.send import ImageSender, SendOptions, utc_now_text
+from batch_ims.output.undo import UndoWriter
+from batch_ims.runner import Dispatcher, DispatchOptions, pause_until_stopped
+from batch_ims.selection import Selection, in_shard, select
+from batch_ims.send import Finished, utc_now_text
+from batch_ims.session import Transport, open_sender
 from batch_ims.settings import RunSettings
+from batch_ims.state import StateStage
 from batch_ims.stats import RunStats
 
 _log = structlog.get_logger("batch_ims")
@@ -51,6 +49,14 @@ class Environment:
     stdout: TextIO
     stderr: TextIO
     stderr_is_terminal: bool
+
+
+def process_environment(env: dict[str, str]) -> Environment:
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    return Environment(env=env, stdout=sys.stdout, stderr=sys.stderr, stderr_is_terminal=terminal)
 
 
 def default_report_path(now: datetime) -> Path:
@@ -69,7 +75,22 @@ def invalid_outcome(item: InvalidItem) -> Outcome:
     )
 
 
-def _exit_code(control: RunControl, stats: RunStats) -> ExitCode:
+def _unsent(
+    task: ImageTask, status: Status, note: str, *, code: str = "", message: str = ""
+) -> Outcome:
+    return Outcome(
+        image_id=task.image_id,
+        status=status,
+        rows=task.rows,
+        ops=task.ops,
+        error_code=code,
+        error_message=message,
+        finished_at=utc_now_text(),
+        note=note,
+    )
+
+
+def exit_code(control: RunControl, stats: RunStats) -> ExitCode:
     reason = control.reason
     if reason is StopReason.SIGINT:
         return ExitCode.SIGINT
@@ -82,7 +103,7 @@ def _exit_code(control: RunControl, stats: RunStats) -> ExitCode:
     return ExitCode.OK
 
 
-def _load(settings: RunSettings) -> Manifest:
+def load(settings: RunSettings) -> Manifest:
     manifest = load_manifest(settings.manifest, sheet=settings.sheet, encoding=settings.encoding)
     _log.info(
         "manifest.loaded",
@@ -95,40 +116,70 @@ def _load(settings: RunSettings) -> Manifest:
     return manifest
 
 
-def run(settings: RunSettings, environment: Environment) -> ExitCode:
-    """Validate everything that can be checked offline, then send. Raises UsageError early."""
-    now = datetime.now(UTC)
-    manifest = _load(settings)
-    endpoint = None if settings.dry_run else resolve_endpoint(settings.endpoint, settings.region)
-    auth = None
-    if not settings.dry_run:
-        auth = resolve_authenticator(
-            env=environment.env, profile=settings.profile, region=settings.region
-        )
-    earlier = (
-        read_report_statuses(settings.retry_failed_from) if settings.retry_failed_from else None
-    )
-    journal_path = settings.journal
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """Everything decided before the first request."""
+
+    selection: Selection
+    invalid: list[InvalidItem]
+    images: int
+    report_path: Path
+    journal_path: Path | None
+    wide_layout: bool
+
+
+def _prepare(settings: RunSettings, manifest: Manifest, now: datetime) -> _Prepared:
+    earlier = None
+    if settings.retry_failed_from is not None:
+        earlier = read_report_statuses(settings.retry_failed_from)
     report_path = settings.report or default_report_path(now)
+    journal_path = settings.journal
     if journal_path is None and not settings.dry_run:
         journal_path = report_path.with_name(report_path.name + ".journal.jsonl")
     done = read_succeeded(journal_path) if settings.resume and journal_path else None
     tasks = [t for t in manifest.tasks if in_shard(t.image_id, settings.shard)]
     invalid = [i for i in manifest.invalid if in_shard(i.image_id, settings.shard)]
-    selection = select(tasks, earlier_report=earlier, journal_done=done)
+    return _Prepared(
+        selection=select(tasks, earlier_report=earlier, journal_done=done),
+        invalid=invalid,
+        images=len(tasks) + len(invalid),
+        report_path=report_path,
+        journal_path=journal_path,
+        wide_layout=manifest.layout == "wide",
+    )
 
-    journal = None if settings.dry_run or journal_path is None else _open_journal(journal_path)
+
+def run(settings: RunSettings, environment: Environment) -> ExitCode:
+    """Validate everything that can be checked offline, then send; returns the exit code."""
+    now = datetime.now(UTC)
+    manifest = load(settings)
+    auth: Authenticator | None = None
+    endpoint = None
+    if not settings.dry_run:
+        endpoint = resolve_endpoint(settings.endpoint, settings.region)
+        auth = resolve_authenticator(
+            env=environment.env,
+            profile=settings.profile,
+            region=settings.region,
+            endpoint=endpoint,
+        )
+    prepared = _prepare(settings, manifest, now)
+    journal = None
+    if auth is not None and prepared.journal_path is not None:
+        journal = Journal(prepared.journal_path, clock=time.monotonic)
+    report = open_report(prepared.report_path)
     stats = RunStats()
     progress = Progress(
-        total=len(invalid) + len(tasks),
+        total=prepared.images,
         stats=stats,
         interval_s=settings.progress_interval,
         clock=time.monotonic,
         terminal=environment.stderr_is_terminal and settings.log_format != "json",
     )
-    sinks: list[Any] = [
-        open_report(report_path),
-        ImageEvents(quiet_successes=environment.stderr_is_terminal and not settings.verbose),
+    quiet = environment.stderr_is_terminal and not settings.verbose
+    sinks: list[ReportWriter | ImageEvents | Journal | Progress] = [
+        report,
+        ImageEvents(quiet_successes=quiet),
     ]
     if journal is not None:
         sinks.append(journal)
@@ -141,43 +192,39 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
         )
     )
     started = time.monotonic()
-    with Recorder(stats, sinks) as recorder:
-        for item in invalid:
+    with Recorder(stats, list(sinks)) as recorder:
+        for item in prepared.invalid:
             recorder.record(invalid_outcome(item))
-        for outcome in selection.skipped:
+        for outcome in prepared.selection.skipped:
             recorder.record(outcome)
-        if settings.dry_run:
-            for task in selection.send:
-                recorder.record(
-                    Outcome(
-                        image_id=task.image_id,
-                        status=Status.SKIPPED,
-                        rows=task.rows,
-                        ops=task.ops,
-                        finished_at=utc_now_text(),
-                        note="dry run: not sent",
-                    )
-                )
+        if auth is None or endpoint is None:
+            for task in prepared.selection.send:
+                recorder.record(_unsent(task, Status.SKIPPED, "dry run: not sent"))
         else:
-            if endpoint is None or auth is None:  # pragma: no cover - set above unless dry run
-                raise UsageError("no endpoint or credentials")
-            asyncio.run(
-                _send_all(
-                    settings, selection.send, endpoint, auth, control, stats, recorder, progress
-                )
+            transport = Transport(
+                endpoint=endpoint,
+                concurrency=settings.concurrency,
+                rate=settings.rate,
+                timeout_s=settings.timeout,
+                max_attempts=settings.max_attempts,
+                verify=settings.verify,
+                ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+                insecure=settings.insecure,
             )
-    code = _exit_code(control, stats)
-    elapsed = time.monotonic() - started
+            asyncio.run(
+                _send_all(settings, transport, auth, prepared, control, stats, recorder, progress)
+            )
+    code = exit_code(control, stats)
     summary = Summary.build(
         stats=stats,
-        duration_s=elapsed,
+        duration_s=time.monotonic() - started,
         exit_code=int(code),
-        report=report_path,
-        images=len(tasks) + len(invalid),
+        report=prepared.report_path,
+        images=prepared.images,
     )
     _log.info("run.finished", **summary.log_fields())
     if control.reason is StopReason.AUTH and auth is not None:
-        _print_auth_hint(control, stats, auth, environment)
+        _auth_hint(control, stats, auth, environment)
     if settings.summary_json is not None:
         write_summary(settings.summary_json, summary)
     environment.stdout.write(summary.human())
@@ -185,12 +232,8 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     return code
 
 
-def _open_journal(path: Path) -> Journal:
-    return Journal(path, clock=time.monotonic)
-
-
-def _print_auth_hint(
-    control: RunControl, stats: RunStats, auth: Any, environment: Environment
+def _auth_hint(
+    control: RunControl, stats: RunStats, auth: Authenticator, environment: Environment
 ) -> None:
     last = control.last_auth_failure
     hint = failure_hint(
@@ -203,91 +246,91 @@ def _print_auth_hint(
         project_id=auth.project_id,
     )
     _log.error("run.auth_failed", hint=hint)
-    environment.stderr.write("" if not environment.stderr_is_terminal else hint + "\n")
+    if environment.stderr_is_terminal:
+        environment.stderr.write(hint + "\n")
 
 
 async def _send_all(
     settings: RunSettings,
-    tasks: list[Any],
-    endpoint: Any,
-    auth: Any,
+    transport: Transport,
+    auth: Authenticator,
+    prepared: _Prepared,
     control: RunControl,
     stats: RunStats,
     recorder: Recorder,
     progress: Progress,
 ) -> None:
-    ssl_context = make_ssl_context(
-        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-        insecure=settings.insecure,
-    )
-    if settings.insecure:
-        _log.warning(
-            "tls.verification_disabled",
-            endpoint=str(endpoint),
-            advice="--insecure: anyone on the path can read and change requests",
-        )
-    async with make_session(
-        concurrency=settings.concurrency, ssl_context=ssl_context, timeout_s=settings.timeout
-    ) as session:
-        try:
-            await auth.prepare(session)
-        except AuthFailedError as exc:
-            control.stop(StopReason.AUTH)
-            _log.error("auth.failed", error=str(exc))
-            for task in tasks:
-                recorder.record(
-                    Outcome(
-                        image_id=task.image_id,
-                        status=Status.ABORTED,
-                        rows=task.rows,
-                        ops=task.ops,
-                        error_code="auth_failed",
-                        error_message=str(exc),
-                        finished_at=utc_now_text(),
-                        note="not sent: authentication failed",
-                    )
-                )
-            return
-        _log.info(
-            "run.started",
-            endpoint=str(endpoint),
-            auth=auth.describe(),
-            images=len(tasks),
-            rate=settings.rate,
-            concurrency=settings.concurrency,
-        )
-        client = ImsClient(session, endpoint, auth)
-        rate = AdaptiveRate(RatePolicy(ceiling=settings.rate), time.monotonic)
-        dispatcher: Dispatcher
-        sender = ImageSender(
-            client=client,
-            pacer=Pacer(rate, time.monotonic),
-            rate=rate,
-            options=SendOptions(
-                policy=RetryPolicy(max_attempts=settings.max_attempts), verify=settings.verify
-            ),
+    tasks = prepared.selection.send
+    stop_event = asyncio.Event()
+    undo = UndoWriter(settings.undo_manifest) if settings.undo_manifest is not None else None
+    try:
+        async with open_sender(
+            transport,
+            auth,
             stats=stats,
             control=control,
-            auth=auth,
-            is_auth_failure=is_auth_failure,
-            pause=lambda seconds: dispatcher.pause(seconds),
-            rand=random.random,
-        )
-        dispatcher = Dispatcher(
-            send=sender.send,
-            record=recorder.record,
-            control=control,
-            options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
-        )
-        loop = asyncio.get_running_loop()
-        _install_signals(loop, control, dispatcher)
-        ticker = asyncio.create_task(_tick(progress, recorder))
-        try:
-            await dispatcher.run(tasks)
-        finally:
-            ticker.cancel()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            pause=lambda seconds: pause_until_stopped(stop_event, seconds),
+        ) as sender:
+            _log.info(
+                "run.started",
+                endpoint=str(transport.endpoint),
+                auth=auth.describe(),
+                images=len(tasks),
+                rate=transport.rate,
+                concurrency=transport.concurrency,
+            )
+            send = sender.send
+            if settings.skip_unchanged or undo is not None:
+                send = StateStage(
+                    sender,
+                    skip_unchanged=settings.skip_unchanged,
+                    wide_layout=prepared.wide_layout,
+                    undo=undo,
+                ).send
+            await _dispatch(send, tasks, settings, control, recorder, progress, stop_event)
+    except AuthFailedError as exc:
+        control.stop(StopReason.AUTH)
+        _log.error("auth.failed", error=str(exc))
+        for task in tasks:
+            recorder.record(
+                _unsent(
+                    task,
+                    Status.ABORTED,
+                    "not sent: authentication failed",
+                    code="auth_failed",
+                    message=str(exc),
+                )
+            )
+    finally:
+        if undo is not None:
+            undo.close()
+
+
+async def _dispatch(
+    send: Callable[[ImageTask], Awaitable[Finished]],
+    tasks: list[ImageTask],
+    settings: RunSettings,
+    control: RunControl,
+    recorder: Recorder,
+    progress: Progress,
+    stop_event: asyncio.Event,
+) -> None:
+    dispatcher = Dispatcher(
+        send=send,
+        record=recorder.record,
+        control=control,
+        options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
+        stop_event=stop_event,
+    )
+    loop = asyncio.get_running_loop()
+    _install_signals(loop, control, dispatcher)
+    ticker = asyncio.create_task(_tick(progress, recorder))
+    try:
+        await dispatcher.run(tasks)
+    finally:
+        ticker.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _install_signals(
@@ -295,7 +338,7 @@ def _install_signals(
 ) -> None:
     def on_signal(reason: StopReason) -> None:
         if control.stop(reason):
-            _log.warning("run.signal", signal=reason.value, action="stopping; finishing in-flight")
+            _log.warning("run.signal", signal=reason.value, action="stopping; in-flight may finish")
             dispatcher.request_stop()
         else:
             _log.warning("run.signal", signal=reason.value, action="cancelling in-flight now")
@@ -310,22 +353,3 @@ async def _tick(progress: Progress, recorder: Recorder) -> None:
         await asyncio.sleep(0.5)
         progress.tick()
         recorder.flush()
-
-
-def check_offline(settings: RunSettings) -> None:
-    """Raise UsageError when options contradict each other (before the manifest is read)."""
-    if settings.resume and settings.dry_run:
-        raise UsageError("--resume and --dry-run contradict each other; give one")
-
-
-def is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def process_environment(env: dict[str, str]) -> Environment:
-    return Environment(
-        env=env, stdout=sys.stdout, stderr=sys.stderr, stderr_is_terminal=is_terminal(sys.stderr)
-    )

@@ -251,3 +251,101 @@ def validate_job(job_file: Path) -> None:
         return int(ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK)
 
     sys.exit(guarded(body))
+
+
+@cli.command()
+@click.argument("manifest")
+@click.option("--sheet", help="Sheet of an .xlsx manifest (default: the first visible one).")
+@click.option("--encoding", help="Manifest text encoding (default: detected).")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the invalid rows here, in the report format.",
+)
+@click.option(
+    "--diff", is_flag=True, help="Read each image's current values; show before -> after."
+)
+@click.option("--endpoint", help="IMS base URL (for --diff).")
+@click.option("--region", help="Region name (for --diff).")
+@click.option("--profile", help="Profile in the credentials file (for --diff).")
+@click.option(
+    "--concurrency", type=int, default=8, show_default=True, help="GETs in flight (--diff)."
+)
+@click.option(
+    "--rate", type=float, default=10.0, show_default=True, help="GETs per second (--diff)."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    show_default=True,
+    help="Logs on stderr.",
+)
+def plan(
+    manifest: str,
+    sheet: str | None,
+    encoding: str | None,
+    report: Path | None,
+    diff: bool,
+    endpoint: str | None,
+    region: str | None,
+    profile: str | None,
+    concurrency: int,
+    rate: float,
+    log_format: str,
+) -> None:
+    """Validate MANIFEST and print what a run would do; send nothing (no credentials needed).
+
+    Exit codes: 0 every row valid, 1 some rows invalid (or, with --diff, some image
+    unreadable), 2 the manifest cannot be read.
+    """
+
+    def body() -> int:
+        import asyncio
+
+        from batch_ims import logsetup
+        from batch_ims.manifest import load_manifest
+        from batch_ims.plan import print_diff, read_states, render_plan, write_invalid_report
+
+        logsetup.configure(log_format=log_format)
+        loaded = load_manifest(manifest, sheet=sheet, encoding=encoding)
+        render_plan(loaded, sys.stdout)
+        if report is not None:
+            write_invalid_report(loaded, report)
+        code = ExitCode.SOME_FAILED if loaded.invalid else ExitCode.OK
+        if diff:
+            from batch_ims.auth import resolve_authenticator
+            from batch_ims.endpoint import resolve_endpoint
+            from batch_ims.session import Transport
+
+            url = resolve_endpoint(endpoint, region)
+            auth = resolve_authenticator(
+                env=dict(os.environ), profile=profile, region=region, endpoint=url
+            )
+            transport = Transport(
+                endpoint=url, concurrency=concurrency, rate=rate, timeout_s=30.0, max_attempts=5
+            )
+            reads = asyncio.run(read_states(loaded.tasks, transport, auth))
+            code = max(code, print_diff(reads, sys.stdout))
+        return int(code)
+
+    sys.exit(guarded(body))
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Folder for the demo's report and undo manifest.",
+)
+def demo(out: Path) -> None:
+    """Run the sample manifest through the real runner against an in-process emulator."""
+
+    def body() -> int:
+        from batch_ims.demo import run_demo
+
+        return int(run_demo(out))
+
+    sys.exit(guarded(body))

@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from batch_ims.apierror import ApiError, parse_error
 from batch_ims.client import HttpResult, ImsClient, TransportError
@@ -18,6 +18,7 @@ from batch_ims.retry import RetryPolicy, is_retryable_status, is_throttle, parse
 from batch_ims.stats import RunStats
 
 Pause = Callable[[float], Awaitable[bool]]  # waits; True when the run was told to stop meanwhile
+Call = Callable[[], Awaitable[HttpResult]]
 
 
 class Reauthenticator(Protocol):
@@ -27,13 +28,29 @@ class Reauthenticator(Protocol):
 @dataclass(frozen=True, slots=True)
 class Finished:
     outcome: Outcome
-    auth_failure: bool
+    auth_failure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SendOptions:
     policy: RetryPolicy
     verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The end of a retried request: its last answer (or transport error) and history."""
+
+    result: HttpResult | None
+    error: ApiError | None
+    transport: TransportError | None
+    attempts: int
+    lost_answer: bool  # some attempt got no answer: its change may have been applied
+    stopped: bool  # a retry was due but the run was stopping
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and 200 <= self.result.status < 300
 
 
 class ImageSender:
@@ -64,9 +81,28 @@ class ImageSender:
         self._rand = rand
         self._clock = clock
 
+    async def read_image(self, image_id: str) -> tuple[dict[str, Any] | None, Exchange]:
+        """The image's current attributes (GET), paced and retried like a PATCH."""
+        exchange = await self.exchange(lambda: self._client.get_image(image_id))
+        image = parse_image(exchange.result.body) if exchange.ok and exchange.result else None
+        return image, exchange
+
     async def send(self, task: ImageTask) -> Finished:
-        body = ops_json(task.ops).encode("utf-8")
         started = self._clock()
+        body = ops_json(task.ops).encode("utf-8")
+        exchange = await self.exchange(lambda: self._client.patch_image(task.image_id, body))
+        result = exchange.result
+        if exchange.ok and result is not None:
+            return self._succeeded(task, started, exchange, result)
+        if result is not None and result.status == 409 and exchange.lost_answer:
+            image, _ = await self.read_image(task.image_id)
+            if image is not None and not mismatches(image, task.ops):
+                note = "answer to an earlier attempt was lost; GET shows the change applied"
+                return self.finish(task, started, exchange, Status.SUCCEEDED, note=note)
+        return self.failed(task, started, exchange)
+
+    async def exchange(self, call: Call) -> Exchange:
+        """Send `call` until it succeeds, fails for good, or the attempts run out."""
         attempt = 0
         lost_answer = False
         reauthenticated = False
@@ -75,23 +111,20 @@ class ImageSender:
             await self._pacer.acquire()
             sent = self._clock()
             try:
-                result = await self._client.patch_image(task.image_id, body)
+                result = await call()
             except TransportError as exc:
                 self._stats.request_done((self._clock() - sent) * 1000)
                 lost_answer = True
                 if await self._retry_after_pause(attempt, None):
                     continue
-                return self._finish(
-                    task, started, attempt, Status.FAILED, None, exc.kind, exc.detail
-                )
+                return Exchange(None, None, exc, attempt, lost_answer, self._control.stopping)
             self._stats.request_done((self._clock() - sent) * 1000)
             self._stats.server_date = result.date
             if 200 <= result.status < 300:
                 self._rate.on_accepted()
-                return await self._succeeded(task, started, attempt, result, lost_answer)
+                return Exchange(result, None, None, attempt, lost_answer, False)
             error = parse_error(result.status, result.body, result.content_type)
-            throttled = is_throttle(result.status, error.code)
-            if throttled:
+            if is_throttle(result.status, error.code):
                 self._stats.throttled += 1
                 self._rate.on_throttled()
             else:
@@ -100,25 +133,11 @@ class ImageSender:
                 reauthenticated = True
                 if await self._auth.on_unauthorized(error.code, error.message):
                     continue
-            if result.status == 409 and lost_answer:
-                applied = await self._applied_already(task)
-                if applied:
-                    note = "answer to an earlier attempt was lost; GET shows the change applied"
-                    return self._finish(
-                        task,
-                        started,
-                        attempt,
-                        Status.SUCCEEDED,
-                        result.status,
-                        "",
-                        "",
-                        result,
-                        note=note,
-                    )
             retryable = is_retryable_status(result.status, error.code)
             if retryable and await self._retry_after_pause(attempt, result):
                 continue
-            return self._failed(task, started, attempt, result, error, retryable)
+            stopped = retryable and self._control.stopping
+            return Exchange(result, error, None, attempt, lost_answer, stopped)
 
     async def _retry_after_pause(self, attempt: int, result: HttpResult | None) -> bool:
         """Wait out the backoff when another attempt is due; False when there is none."""
@@ -134,91 +153,72 @@ class ImageSender:
         self._stats.retries += 1
         return True
 
-    async def _applied_already(self, task: ImageTask) -> bool:
-        try:
-            result = await self._client.get_image(task.image_id)
-        except TransportError:
-            return False
-        image = parse_image(result.body) if result.status == 200 else None
-        return image is not None and not mismatches(image, task.ops)
-
-    async def _succeeded(
-        self, task: ImageTask, started: float, attempt: int, result: HttpResult, lost: bool
+    def _succeeded(
+        self, task: ImageTask, started: float, exchange: Exchange, result: HttpResult
     ) -> Finished:
-        note = "applied after a lost answer (add/replace are idempotent)" if lost else ""
         if self._options.verify:
             image = parse_image(result.body)
             wrong = mismatches(image, task.ops) if image is not None else ["(unreadable answer)"]
             if wrong:
                 message = "answer differs from the intended values for: " + ", ".join(wrong)
-                return self._finish(
-                    task,
-                    started,
-                    attempt,
-                    Status.FAILED,
-                    result.status,
-                    "verify_mismatch",
-                    message,
-                    result,
+                return self.finish(
+                    task, started, exchange, Status.FAILED, code="verify_mismatch", message=message
                 )
-        return self._finish(
-            task, started, attempt, Status.SUCCEEDED, result.status, "", "", result, note=note
+        note = (
+            "applied after a lost answer (add/replace are idempotent)"
+            if exchange.lost_answer
+            else ""
         )
+        return self.finish(task, started, exchange, Status.SUCCEEDED, note=note)
 
-    def _failed(
+    def failed(self, task: ImageTask, started: float, exchange: Exchange) -> Finished:
+        """The outcome of an exchange that did not succeed."""
+        if exchange.transport is not None:
+            transport = exchange.transport
+            return self.finish(
+                task,
+                started,
+                exchange,
+                Status.FAILED,
+                code=transport.kind,
+                message=transport.detail,
+            )
+        error = exchange.error or ApiError("", "")
+        status = Status.ABORTED if exchange.stopped else Status.FAILED
+        note = "run stopped before the next retry" if exchange.stopped else ""
+        finished = self.finish(
+            task, started, exchange, status, code=error.code, message=error.message, note=note
+        )
+        http_status = exchange.result.status if exchange.result is not None else 0
+        return Finished(finished.outcome, self._is_auth_failure(http_status, error.code))
+
+    def finish(
         self,
         task: ImageTask,
         started: float,
-        attempt: int,
-        result: HttpResult,
-        error: ApiError,
-        retryable: bool,
-    ) -> Finished:
-        stopped = retryable and self._control.stopping
-        status = Status.ABORTED if stopped else Status.FAILED
-        note = "run stopped before the next retry" if stopped else ""
-        finished = self._finish(
-            task,
-            started,
-            attempt,
-            status,
-            result.status,
-            error.code,
-            error.message,
-            result,
-            note=note,
-        )
-        auth_failure = self._is_auth_failure(result.status, error.code)
-        return Finished(finished.outcome, auth_failure)
-
-    def _finish(
-        self,
-        task: ImageTask,
-        started: float,
-        attempt: int,
+        exchange: Exchange | None,
         status: Status,
-        http_status: int | None,
-        code: str,
-        message: str,
-        result: HttpResult | None = None,
         *,
+        code: str = "",
+        message: str = "",
         note: str = "",
     ) -> Finished:
+        result = exchange.result if exchange is not None else None
         outcome = Outcome(
             image_id=task.image_id,
             status=status,
             rows=task.rows,
             ops=task.ops,
-            http_status=http_status,
+            http_status=result.status if result is not None else None,
             error_code=code,
             error_message=message,
-            attempts=attempt,
+            attempts=exchange.attempts if exchange is not None else 0,
             request_id=result.request_id if result is not None else "",
             duration_ms=int((self._clock() - started) * 1000),
             finished_at=utc_now_text(),
             note=note,
         )
-        return Finished(outcome, False)
+        return Finished(outcome)
 
 
 def utc_now_text() -> str:
