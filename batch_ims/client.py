@@ -79,13 +79,14 @@ class ImsClient:
     ) -> None:
         self._session = session
         self._base = endpoint
+        self._images_prefix = str(endpoint / "v2" / "cloudimages") + "/"
         self._auth = auth
         self._body_cap = body_cap
 
     def _image_url(self, image_id: str) -> URL:
         if not _UUID.match(image_id):
             raise ValueError("image id is not a canonical lowercase UUID")
-        return self._base / "v2" / "cloudimages" / image_id
+        return URL(self._images_prefix + image_id, encoded=True)
 
     async def patch_image(self, image_id: str, body: bytes) -> HttpResult:
         base = {"Content-Type": JSON_CONTENT_TYPE}

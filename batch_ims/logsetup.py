@@ -6,6 +6,7 @@ registered secret value is cut out of every string field, whatever its name.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -31,20 +32,36 @@ def redact_text(text: str) -> str:
     return text
 
 
+_key_verdicts: dict[str, bool] = {}
+
+
 def _is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return lowered in _SECRET_KEYS or any(
-        part in lowered for part in ("secret", "password", "token", "authorization")
-    )
+    verdict = _key_verdicts.get(key)
+    if verdict is None:
+        lowered = key.lower()
+        verdict = key != "event" and (
+            lowered in _SECRET_KEYS
+            or any(part in lowered for part in ("secret", "password", "token", "authorization"))
+        )
+        _key_verdicts[key] = verdict
+    return verdict
 
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event_dict.items():
-        if _is_secret_key(key) and key != "event":
+        if _is_secret_key(key):
             event_dict[key] = REDACTED
         elif _registered and isinstance(value, str):
             event_dict[key] = redact_text(value)
     return event_dict
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, default=repr)
+
+
+def _serialize(event_dict: Any, **_: Any) -> str:
+    """One prebuilt encoder: json.dumps would build a new one for every event."""
+    return _JSON.encode(event_dict)
 
 
 def resolve_format(log_format: str, stream: TextIO) -> str:
@@ -61,20 +78,19 @@ def configure(
     chosen = resolve_format(log_format, out)
     renderer: Any
     if chosen == "json":
-        renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+        renderer = structlog.processors.JSONRenderer(serializer=_serialize)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
     level = logging.DEBUG if verbose else logging.INFO
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     return chosen

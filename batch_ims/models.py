@@ -6,7 +6,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
+
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 OpName = Literal["add", "replace", "remove"]
 
@@ -37,11 +40,13 @@ class Op:
         return {"op": self.op, "path": self.path, "value": self.value or ""}
 
 
+@lru_cache(maxsize=4096)
 def ops_json(ops: tuple[Op, ...]) -> str:
     """The PATCH body, compact JSON, non-ASCII kept as is."""
-    return json.dumps([o.as_json() for o in ops], ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT_JSON.encode([o.as_json() for o in ops])
 
 
+@lru_cache(maxsize=4096)
 def ops_digest(ops: tuple[Op, ...]) -> str:
     """A stable digest of an image's ops, used by the journal to recognise a repeat."""
     return hashlib.sha256(ops_json(ops).encode("utf-8")).hexdigest()[:16]

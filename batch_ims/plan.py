@@ -29,10 +29,13 @@ _SHOWN_INVALID = 50
 
 def op_table(tasks: Iterable[ImageTask]) -> dict[str, Counter[str]]:
     """attribute -> count of each op over all valid images."""
+    pairs = Counter((op.path, op.op) for task in tasks for op in task.ops)
     table: dict[str, Counter[str]] = {}
-    for task in tasks:
-        for op in task.ops:
-            table.setdefault(op.attribute, Counter())[op.op] += 1
+    for (path, name), count in pairs.items():
+        counts = table.get(path[1:])
+        if counts is None:
+            counts = table[path[1:]] = Counter()
+        counts[name] = count
     return dict(sorted(table.items()))
 
 

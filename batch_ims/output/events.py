@@ -21,6 +21,7 @@ class ImageEvents:
 
     def __init__(self, *, quiet_successes: bool) -> None:
         self._quiet_successes = quiet_successes
+        self._log = _log.bind()  # bound once: no per-event proxy work on the hot path
 
     def write(self, outcome: Outcome) -> None:
         fields: dict[str, Any] = {
@@ -36,11 +37,11 @@ class ImageEvents:
         if outcome.note:
             fields["note"] = outcome.note
         if outcome.status in (Status.FAILED, Status.INVALID):
-            _log.warning("image.finished", **fields)
+            self._log.warning("image.finished", **fields)
         elif self._quiet_successes:
-            _log.debug("image.finished", **fields)
+            self._log.debug("image.finished", **fields)
         else:
-            _log.info("image.finished", **fields)
+            self._log.info("image.finished", **fields)
 
     def flush(self) -> None:
         """Log lines are written as they happen."""

@@ -20,6 +20,8 @@ from typing import IO
 from batch_ims.errors import LockedError, UsageError
 from batch_ims.models import Outcome, Status, ops_digest
 
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
@@ -66,7 +68,7 @@ class Journal:
             "http_status": outcome.http_status,
             "at": outcome.finished_at,
         }
-        self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._file.write(_JSON.encode(line) + "\n")
         self._file.flush()
         if self._clock() - self._last_sync >= self._sync_every_s:
             self.sync()

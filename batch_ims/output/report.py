@@ -57,8 +57,22 @@ def report_row(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _text_cells(row: dict[str, Any]) -> list[str]:
-    return [neutralise("" if row[c] is None else str(row[c])) for c in COLUMNS]
+def _text_cells(outcome: Outcome) -> list[str]:
+    """The row as spreadsheet-safe text cells, in COLUMNS order."""
+    return [
+        neutralise(outcome.image_id),
+        outcome.status.value,
+        "" if outcome.http_status is None else str(outcome.http_status),
+        neutralise(outcome.error_code),
+        neutralise(outcome.error_message),
+        str(outcome.attempts),
+        ";".join(map(str, outcome.rows)),
+        neutralise(ops_json(outcome.ops)),
+        neutralise(outcome.request_id),
+        str(outcome.duration_ms),
+        outcome.finished_at,
+        neutralise(outcome.note),
+    ]
 
 
 class ReportWriter(Protocol):
@@ -77,7 +91,7 @@ class _CsvReport:
         self._writer.writerow(COLUMNS)
 
     def write(self, outcome: Outcome) -> None:
-        self._writer.writerow(_text_cells(report_row(outcome)))
+        self._writer.writerow(_text_cells(outcome))
 
     def flush(self) -> None:
         self._file.flush()
@@ -117,7 +131,7 @@ class _XlsxReport:
         path.touch()
 
     def write(self, outcome: Outcome) -> None:
-        self._sheet.append(_text_cells(report_row(outcome)))
+        self._sheet.append(_text_cells(outcome))
 
     def flush(self) -> None:
         """An xlsx can only be written whole, at close."""

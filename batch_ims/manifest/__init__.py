@@ -1,0 +1,79 @@
+"""Read a manifest (CSV, TSV/TXT, XLSX) and validate it into per-image tasks.
+
+pandas, numpy and openpyxl are imported only when a manifest is actually read, so that
+importing this package (and `batch-ims --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from batch_ims.errors import ManifestError
+from batch_ims.manifest.attributes import (
+    BOOLEAN_ATTRIBUTES,
+    ENUM_ATTRIBUTES,
+    INTEGER_ATTRIBUTES,
+    MAX_LENGTHS,
+    MODIFIABLE_SYSTEM_ATTRIBUTES,
+    READ_ONLY_ATTRIBUTES,
+    REMOVE_CELL,
+    attribute_error,
+    check_value,
+    normalize_image_id,
+)
+from batch_ims.models import ImageTask, InvalidItem
+
+__all__ = [
+    "BOOLEAN_ATTRIBUTES",
+    "ENUM_ATTRIBUTES",
+    "INTEGER_ATTRIBUTES",
+    "MAX_LENGTHS",
+    "MODIFIABLE_SYSTEM_ATTRIBUTES",
+    "READ_ONLY_ATTRIBUTES",
+    "REMOVE_CELL",
+    "Manifest",
+    "ManifestError",
+    "attribute_error",
+    "check_value",
+    "load_manifest",
+    "normalize_image_id",
+    "validate_rows",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated manifest.
+
+    `tasks`: valid images in order of first appearance, ops in manifest order.
+    `invalid`: one item per image with at least one invalid row (not sent; all its rows and
+    errors listed, `ops` holding its valid rows' ops), plus one per row whose image_id is
+    not a UUID. `row_count`: data rows read (header excluded, blank rows skipped).
+    """
+
+    path: str
+    layout: Literal["long", "wide"]
+    tasks: list[ImageTask]
+    invalid: list[InvalidItem]
+    row_count: int
+
+
+def load_manifest(
+    path: str | Path, *, sheet: str | None = None, encoding: str | None = None
+) -> Manifest:
+    """Read and validate a manifest; ManifestError (one line) if the file is unusable."""
+    from batch_ims.manifest.load import load
+
+    return load(str(path), sheet=sheet, encoding=encoding)
+
+
+def validate_rows(
+    rows: Iterable[tuple[int, str, str, str, str]],
+) -> tuple[list[ImageTask], list[InvalidItem]]:
+    """Validate long-layout rows given as (row number, image_id, op, path, value) texts."""
+    from batch_ims.manifest.load import validate_long_rows
+
+    return validate_long_rows(rows)

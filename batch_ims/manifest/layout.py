@@ -1,0 +1,230 @@
+"""Table -> Entries: recognise the layout and turn rows (or cells) into requested changes.
+
+Long layout (a `path` column): columns image_id, op (optional; empty means replace), path,
+value (optional: without it only `remove` rows are valid). Other columns, such as a comment,
+are ignored. Wide layout (no `path` column): image_id plus one column per attribute, the
+header being the attribute name (a leading "/" is allowed). A cell that is empty or only
+white space leaves that attribute alone, the cell `<remove>` removes it, any other text adds
+it (JSON Patch add creates or overwrites). A wide row without any such cell is invalid
+("nothing to change"), so that every row is accounted for in the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+
+from batch_ims.errors import ManifestError
+from batch_ims.manifest.attributes import REMOVE_CELL, parse_path
+from batch_ims.manifest.table import (
+    MAX_CELL_CHARS,
+    IntArray,
+    ObjArray,
+    Table,
+    header_key,
+    object_array,
+)
+
+Layout = Literal["long", "wide"]
+EMPTY_ROW: Final = "nothing to change: every attribute cell of this row is empty"
+ROW_LABEL: Final = "(all attributes)"
+_LONG_ONLY: Final = ("op", "value")
+_EXPECTED: Final = (
+    "expected image_id plus path, value and optionally op (long layout), "
+    "or image_id plus one column per attribute (wide layout)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    layout: Layout
+    image_id: int
+    op: int | None = None
+    path: int | None = None
+    value: int | None = None
+    attributes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """One entry per requested change: a long-layout row or a non-blank wide-layout cell.
+
+    Entries are in manifest order. `op_codes`/`path_codes` index `op_texts`/`path_texts`
+    (raw cell texts; in the wide layout the path text is the column header). `values` is
+    None when the long layout has no value column. `problems` maps a data row index to
+    (column label, cell text, message) for row-level faults found while reading.
+    """
+
+    layout: Layout
+    row: IntArray
+    op_codes: IntArray
+    op_texts: list[str]
+    path_codes: IntArray
+    path_texts: list[str]
+    values: ObjArray | None
+    row_ids: ObjArray
+    row_numbers: IntArray
+    problems: dict[int, list[tuple[str, str, str]]]
+
+    @property
+    def one_per_row(self) -> bool:
+        """Long layout: entry i is data row i."""
+        return self.layout == "long"
+
+
+def resolve_columns(path: str, table: Table) -> Columns:
+    """Find the layout and its columns in the header, or raise ManifestError."""
+    keys = [header_key(cell) for cell in table.header]
+    _reject_duplicates(path, table, keys)
+    if "image_id" not in keys:
+        found = ", ".join(repr(cell.strip()) for cell in table.header if cell.strip())
+        raise ManifestError(
+            path,
+            f"no image_id column (found: {found or 'none'}); {_EXPECTED}",
+            row=table.header_row,
+        )
+    image_id = keys.index("image_id")
+    if "path" in keys:
+        return Columns(
+            layout="long",
+            image_id=image_id,
+            op=keys.index("op") if "op" in keys else None,
+            path=keys.index("path"),
+            value=keys.index("value") if "value" in keys else None,
+        )
+    present = [name for name in _LONG_ONLY if name in keys]
+    if present:
+        raise ManifestError(
+            path,
+            f"column {present[0]!r} but no 'path' column: the long layout needs "
+            "image_id, path, value (and optionally op)",
+            row=table.header_row,
+        )
+    attributes = tuple(i for i in range(len(keys)) if i != image_id)
+    if not attributes:
+        raise ManifestError(path, f"only an image_id column; {_EXPECTED}", row=table.header_row)
+    return Columns(layout="wide", image_id=image_id, attributes=attributes)
+
+
+def _reject_duplicates(path: str, table: Table, keys: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        name = parse_path(key) if key not in ("image_id", "op", "path", "value") else key
+        if not name:
+            continue
+        if name in seen:
+            raise ManifestError(
+                path,
+                f"duplicate column {table.header[index].strip()!r} (also column "
+                f"{seen[name] + 1}); each column may appear once",
+                row=table.header_row,
+            )
+        seen[name] = index
+
+
+def check_cell_sizes(path: str, table: Table) -> None:
+    """A cell of more than MAX_CELL_CHARS characters makes the file unusable."""
+    for index, column in enumerate(table.columns):
+        if len(column) and max(map(len, column)) > MAX_CELL_CHARS:
+            at = int(np.argmax(np.fromiter(map(len, column), np.int64, len(column))))
+            raise ManifestError(
+                path,
+                f"a cell of {len(column[at])} characters; at most {MAX_CELL_CHARS} are allowed",
+                row=int(table.row_numbers[at]),
+                column=table.header[index].strip(),
+            )
+
+
+def drop_blank_rows(table: Table, image_id: int) -> Table:
+    """Remove rows whose every cell is empty or white space."""
+    candidates = np.flatnonzero(table.columns[image_id] == "")
+    if not len(candidates):
+        return table
+    keep = np.ones(table.height, dtype=bool)
+    for i in candidates.tolist():
+        if not any(str(col[i]).strip() for col in table.columns):
+            keep[i] = False
+    return table if keep.all() else table.take(keep)
+
+
+def make_entries(table: Table, columns: Columns) -> Entries:
+    if columns.layout == "long":
+        return _long_entries(table, columns)
+    return _wide_entries(table, columns)
+
+
+def _problems(table: Table, image_id: int) -> dict[int, list[tuple[str, str, str]]]:
+    problems: dict[int, list[tuple[str, str, str]]] = {}
+    for (row, column), message in sorted(table.notes.items()):
+        label = "image_id" if column == image_id else table.header[column].strip()
+        problems.setdefault(row, []).append((label, str(table.columns[column][row]), message))
+    return problems
+
+
+def _factorize(column: ObjArray) -> tuple[IntArray, list[str]]:
+    import pandas as pd
+
+    codes, uniques = pd.factorize(column)
+    return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
+
+
+def _long_entries(table: Table, columns: Columns) -> Entries:
+    assert columns.path is not None
+    n = table.height
+    if columns.op is None:
+        op_codes, op_texts = np.zeros(n, dtype=np.int64), [""]
+    else:
+        op_codes, op_texts = _factorize(table.columns[columns.op])
+    path_codes, path_texts = _factorize(table.columns[columns.path])
+    used = {columns.image_id, columns.op, columns.path, columns.value}
+    notes = {key: note for key, note in table.notes.items() if key[1] in used}
+    return Entries(
+        layout="long",
+        row=np.arange(n, dtype=np.int64),
+        op_codes=op_codes,
+        op_texts=op_texts,
+        path_codes=path_codes,
+        path_texts=path_texts,
+        values=None if columns.value is None else table.columns[columns.value],
+        row_ids=table.columns[columns.image_id],
+        row_numbers=table.row_numbers,
+        problems=_problems(_with_notes(table, notes), columns.image_id),
+    )
+
+
+def _wide_entries(table: Table, columns: Columns) -> Entries:
+    n = table.height
+    rows, codes, removes, values = [], [], [], []
+    for code, index in enumerate(columns.attributes):
+        column = table.columns[index]
+        filled = np.fromiter(map(bool, map(str.strip, column)), dtype=bool, count=n)
+        picked = column[filled]
+        rows.append(np.flatnonzero(filled))
+        codes.append(np.full(len(picked), code, dtype=np.int64))
+        removes.append(
+            np.fromiter((v.strip().lower() == REMOVE_CELL for v in picked), bool, len(picked))
+        )
+        values.append(picked)
+    row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    order = np.argsort(row, kind="stable")
+    problems = _problems(table, columns.image_id)
+    for i in np.setdiff1d(np.arange(n), row).tolist():
+        problems.setdefault(i, []).append((ROW_LABEL, "", EMPTY_ROW))
+    return Entries(
+        layout="wide",
+        row=row[order].astype(np.int64),
+        op_codes=np.concatenate(removes)[order].astype(np.int64),
+        op_texts=["add", "remove"],
+        path_codes=np.concatenate(codes)[order],
+        path_texts=[table.header[i].strip() for i in columns.attributes],
+        values=object_array(np.concatenate(values)[order].tolist()),
+        row_ids=table.columns[columns.image_id],
+        row_numbers=table.row_numbers,
+        problems=problems,
+    )
+
+
+def _with_notes(table: Table, notes: dict[tuple[int, int], str]) -> Table:
+    return Table(table.header, table.header_row, table.columns, table.row_numbers, notes)

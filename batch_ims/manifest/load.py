@@ -1,0 +1,59 @@
+"""The reading pipeline: file -> Table -> columns -> Entries -> tasks and invalid items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from batch_ims.errors import ManifestError
+from batch_ims.manifest import Manifest
+from batch_ims.manifest.layout import (
+    check_cell_sizes,
+    drop_blank_rows,
+    make_entries,
+    resolve_columns,
+)
+from batch_ims.manifest.read import read_table
+from batch_ims.manifest.table import Table, object_array
+from batch_ims.manifest.validate import validate_entries
+from batch_ims.models import ImageTask, InvalidItem
+
+
+def load(path: str, *, sheet: str | None, encoding: str | None) -> Manifest:
+    table = read_table(path, sheet=sheet, encoding=encoding)
+    columns = resolve_columns(path, table)
+    if not table.small_cells:
+        check_cell_sizes(path, table)
+    table = drop_blank_rows(table, columns.image_id)
+    if table.height == 0:
+        raise ManifestError(
+            path, "a header row but no data rows; add one row per change below the header"
+        )
+    entries = make_entries(table, columns)
+    del table
+    tasks, invalid = validate_entries(entries)
+    return Manifest(
+        path=path,
+        layout=columns.layout,
+        tasks=tasks,
+        invalid=invalid,
+        row_count=len(entries.row_numbers),
+    )
+
+
+def validate_long_rows(
+    rows: Iterable[tuple[int, str, str, str, str]],
+) -> tuple[list[ImageTask], list[InvalidItem]]:
+    listed = list(rows)
+    if not listed:
+        return [], []
+    numbers, *cells = zip(*listed, strict=True)
+    table = Table(
+        header=("image_id", "op", "path", "value"),
+        header_row=1,
+        columns=tuple(object_array(list(column)) for column in cells),
+        row_numbers=np.asarray(numbers, dtype=np.int64),
+        notes={},
+    )
+    return validate_entries(make_entries(table, resolve_columns("<rows>", table)))

@@ -1,0 +1,202 @@
+"""File -> Table: CSV/TSV/TXT through pandas' C parser, XLSX through openpyxl.
+
+Every cell is read as text (`dtype=str`, no NA conversion): "0001" stays "0001", an empty
+cell is "". Rows are numbered as a spreadsheet shows them: record number, counting the
+header record, so a quoted cell holding a line break does not shift the numbering.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from batch_ims.errors import ManifestError
+from batch_ims.manifest.encoding import HEAD_BYTES, Scan, decode_head, detect_encoding
+from batch_ims.manifest.table import ObjArray, Table, header_key
+
+DELIMITED: Final = {".csv": (",", ";", "\t"), ".tsv": ("\t",), ".txt": ("\t",)}
+SUPPORTED: Final = (".csv", ".tsv", ".txt", ".xlsx")
+_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+_BINARY_SHARE: Final = 0.05  # of the first 64 Ki characters being control characters
+
+
+def read_table(path: str, *, sheet: str | None, encoding: str | None) -> Table:
+    """Read any supported manifest file into a Table, or raise ManifestError."""
+    suffix = _check_file(path)
+    if suffix == ".xlsx":
+        from batch_ims.manifest.xlsx import read_xlsx
+
+        return read_xlsx(path, sheet=sheet)
+    if sheet is not None:
+        raise ManifestError(path, "--sheet applies to .xlsx workbooks only")
+    return _read_delimited(path, DELIMITED[suffix], encoding)
+
+
+def _check_file(path: str) -> str:
+    file = Path(path)
+    try:
+        if file.is_dir():
+            raise ManifestError(path, "is a directory, not a manifest file")
+        size = file.stat().st_size
+    except FileNotFoundError:
+        raise ManifestError(path, "no such file") from None
+    except OSError as error:
+        raise ManifestError(path, f"cannot read the file: {error.strerror or error}") from None
+    suffix = file.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise ManifestError(
+            path, f"unsupported file type {suffix or '(none)'!r}; use {', '.join(SUPPORTED)}"
+        )
+    if size == 0:
+        raise ManifestError(path, "the file is empty; expected a header row and data rows")
+    return suffix
+
+
+def _read_delimited(path: str, delimiters: tuple[str, ...], encoding: str | None) -> Table:
+    try:
+        with Path(path).open("rb") as stream:
+            head = stream.read(HEAD_BYTES + 1)
+    except OSError as error:
+        raise ManifestError(path, f"cannot read the file: {error.strerror or error}") from None
+    complete = len(head) <= HEAD_BYTES
+    head = head[:HEAD_BYTES]
+    scan = detect_encoding(path, head, override=encoding)
+    text = decode_head(head, scan.encoding, complete=complete)
+    _reject_binary(path, text)
+    if not complete:
+        if "\n" not in text:
+            raise ManifestError(path, "the first line is longer than 1 MiB: not a manifest")
+        text = text[: text.rfind("\n") + 1]
+    delimiter, header, skipped = _parse_header(path, text, delimiters)
+    columns = _parse_body(path, scan.encoding, delimiter, len(header), skipped)
+    height = len(columns[0]) if columns else 0
+    return Table(
+        header=header,
+        header_row=skipped,
+        columns=columns,
+        row_numbers=np.arange(skipped + 1, skipped + 1 + height, dtype=np.int64),
+        notes={},
+        small_cells=_cells_are_small(scan, records=skipped + height),
+    )
+
+
+def _cells_are_small(scan: Scan, *, records: int) -> bool:
+    """No cell can exceed the limit if no line does and no cell holds a line break."""
+    breaks_in_cells = scan.newlines - records + (0 if scan.ends_with_newline else 1)
+    return breaks_in_cells <= 0 and not scan.long_line
+
+
+def _reject_binary(path: str, text: str) -> None:
+    sample = text[: 1 << 16]
+    controls = sum(1 for ch in sample if ch < " " and ch not in "\t\r\n")
+    if "\x00" in sample or controls > max(8, _BINARY_SHARE * len(sample)):
+        raise ManifestError(path, "binary data (control characters), not a text manifest")
+
+
+def _parse_header(
+    path: str, text: str, delimiters: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], int]:
+    """(delimiter, header cells, records up to and including the header)."""
+    found: list[tuple[str, tuple[str, ...], int]] = []
+    for delimiter in delimiters:
+        header, records = _first_record(path, text, delimiter)
+        if any(header_key(cell) == "image_id" for cell in header):
+            return delimiter, header, records
+        found.append((delimiter, header, records))
+    return max(found, key=lambda item: len(item[1]))
+
+
+def _first_record(path: str, text: str, delimiter: str) -> tuple[tuple[str, ...], int]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    records = 0
+    try:
+        for record in reader:
+            records += 1
+            if any(cell.strip() for cell in record):
+                if records == 1 and record:
+                    record[0] = record[0].lstrip("\ufeff")
+                return tuple(record), records
+    except csv.Error as error:
+        raise ManifestError(path, f"cannot read the header row: {error}", row=records + 1) from None
+    raise ManifestError(path, "no header row: the first megabyte holds only blank lines")
+
+
+def _parse_body(
+    path: str, codec: str, delimiter: str, width: int, skipped: int
+) -> tuple[ObjArray, ...]:
+    """The data cells, column by column. One spare column catches a row with more cells
+    than the header (pandas would drop them silently); it may only hold empty cells, as a
+    trailing delimiter leaves. pandas only warns when the first data row is too long."""
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = _read_csv(path, codec, delimiter, width + 1, skipped)
+    except pd.errors.ParserWarning:
+        raise _ragged(path, width, row=skipped + 1, cells=None) from None
+    except pd.errors.EmptyDataError:
+        return tuple(np.empty(0, dtype=object) for _ in range(width))
+    except (ValueError, UnicodeError, OSError, MemoryError, OverflowError) as error:
+        raise _parser_error(path, width, error) from None
+    spare = np.flatnonzero(frame[width].to_numpy(dtype=object) != "")
+    if len(spare):
+        raise _ragged(path, width, row=skipped + 1 + int(spare[0]), cells=None)
+    columns = tuple(frame[c].to_numpy(dtype=object) for c in range(width))
+    del frame
+    return columns
+
+
+def _read_csv(path: str, codec: str, delimiter: str, width: int, skipped: int) -> Any:
+    import pandas as pd
+
+    return pd.read_csv(
+        path,
+        sep=delimiter,
+        header=None,
+        names=list(range(width)),
+        skiprows=skipped,
+        dtype=str,
+        na_filter=False,
+        keep_default_na=False,
+        skip_blank_lines=False,
+        index_col=False,
+        encoding=codec,
+        encoding_errors="strict",
+        engine="c",
+        quotechar='"',
+        doublequote=True,
+    )
+
+
+def _ragged(path: str, width: int, *, row: int, cells: int | None) -> ManifestError:
+    count = "more cells than" if cells is None else f"{cells} cells, more than"
+    return ManifestError(
+        path,
+        f"this row has {count} the header's {width} columns; quote cells that "
+        "contain the delimiter, or give the extra column a header",
+        row=row,
+    )
+
+
+def _parser_error(path: str, width: int, error: Exception) -> ManifestError:
+    message = str(error)
+    ragged = _RAGGED.search(message)
+    if ragged is not None:
+        return _ragged(path, width, row=int(ragged.group(2)), cells=int(ragged.group(3)))
+    quote = _OPEN_QUOTE.search(message)
+    if quote is not None:
+        return ManifestError(
+            path,
+            "a quoted cell that starts in this row is never closed (missing '\"')",
+            row=int(quote.group(1)) + 1,
+        )
+    first_line = message.strip().splitlines()[0] if message.strip() else type(error).__name__
+    return ManifestError(path, f"cannot parse the file: {first_line}")

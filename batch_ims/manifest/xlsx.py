@@ -1,0 +1,184 @@
+"""XLSX -> Table with openpyxl (read-only, cached formula values).
+
+Cell rules: text stays text; an integral number is written without a decimal point (1024,
+not 1024.0), any other number in its shortest form; booleans become "true"/"false"; formulas
+give their cached value (a formula never calculated, as openpyxl itself writes them, reads
+as an empty cell); dates become ISO 8601 text, except in the image_id column, where a date
+means Excel converted an id and the row is invalid. An Excel error value (#N/A, #REF!, ...)
+makes its row invalid. The first visible sheet is read unless `sheet` names one (hidden
+sheets included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from batch_ims.errors import ManifestError
+from batch_ims.manifest.table import Table, header_key, object_array
+
+_ZIP: Final = b"PK\x03\x04"
+_OLE2: Final = b"\xd0\xcf\x11\xe0"
+_EXACT_FLOAT: Final = 2.0**53
+DATE_IN_ID: Final = (
+    "a date, not an image id: Excel converted this cell; format the column as Text "
+    "and paste the ids again"
+)
+
+
+def read_xlsx(path: str, *, sheet: str | None) -> Table:
+    _check_signature(path)
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds on a broken archive
+        raise ManifestError(path, f"not a readable .xlsx workbook ({_brief(error)})") from None
+    try:
+        worksheet = _pick_sheet(path, workbook.worksheets, sheet)
+        worksheet.reset_dimensions()  # trust the cells, not a possibly wrong <dimension>
+        return _build(path, _rows(worksheet.iter_rows()))
+    except ManifestError:
+        raise
+    except Exception as error:
+        raise ManifestError(path, f"cannot read the worksheet ({_brief(error)})") from None
+    finally:
+        workbook.close()
+
+
+def _check_signature(path: str) -> None:
+    try:
+        with Path(path).open("rb") as stream:
+            head = stream.read(8)
+    except OSError as error:
+        raise ManifestError(path, f"cannot read the file: {error.strerror or error}") from None
+    if head.startswith(_OLE2):
+        raise ManifestError(path, "an old binary Excel file (.xls); save it as .xlsx or CSV")
+    if not head.startswith(_ZIP):
+        raise ManifestError(
+            path, "not an .xlsx workbook (not a zip archive); if it is CSV text, name it .csv"
+        )
+
+
+def _pick_sheet(path: str, sheets: list[Any], wanted: str | None) -> Any:
+    if not sheets:
+        raise ManifestError(path, "the workbook has no worksheets")
+    if wanted is not None:
+        for ws in sheets:
+            if ws.title == wanted:
+                return ws
+        folded = [ws for ws in sheets if ws.title.casefold() == wanted.strip().casefold()]
+        if len(folded) == 1:
+            return folded[0]
+        raise ManifestError(path, f"no sheet named {wanted!r}; sheets: {_names(sheets)}")
+    for ws in sheets:
+        if ws.sheet_state == "visible":
+            return ws
+    raise ManifestError(
+        path, f"every sheet is hidden ({_names(sheets)}); choose one with --sheet NAME"
+    )
+
+
+def _names(sheets: list[Any]) -> str:
+    return ", ".join(
+        repr(ws.title) + ("" if ws.sheet_state == "visible" else " (hidden)") for ws in sheets
+    )
+
+
+def _rows(cell_rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(sheet row number, cells) for every row with at least one non-blank cell."""
+    for number, cells in enumerate(cell_rows, start=1):
+        if any(_filled(cell.value) for cell in cells):
+            yield number, cells
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _build(path: str, rows: Iterator[tuple[int, tuple[Any, ...]]]) -> Table:
+    first = next(rows, None)
+    if first is None:
+        raise ManifestError(path, "the sheet is empty; expected a header row and data rows")
+    header_row, header_cells = first
+    header = [_text(cell.value) for cell in header_cells]
+    while header and not header[-1].strip():
+        header.pop()
+    id_column = next((i for i, h in enumerate(header) if header_key(h) == "image_id"), -1)
+    width = len(header)
+    columns: list[list[str]] = [[] for _ in range(width)]
+    numbers: list[int] = []
+    notes: dict[tuple[int, int], str] = {}
+    for number, cells in rows:
+        index = len(numbers)
+        numbers.append(number)
+        for column, cell in enumerate(cells):
+            text, note = _cell(cell, is_id=column == id_column)
+            if column >= width:
+                if text.strip():
+                    raise ManifestError(
+                        path,
+                        "this cell has no column header; clear it or name its column",
+                        row=number,
+                        column=_letter(column),
+                    )
+                continue
+            columns[column].append(text)
+            if note is not None:
+                notes[(index, column)] = note
+        for column in range(len(cells), width):
+            columns[column].append("")
+    return Table(
+        header=tuple(header),
+        header_row=header_row,
+        columns=tuple(object_array(col) for col in columns),
+        row_numbers=np.asarray(numbers, dtype=np.int64),
+        notes=notes,
+    )
+
+
+def _cell(cell: Any, *, is_id: bool) -> tuple[str, str | None]:
+    value = cell.value
+    if getattr(cell, "data_type", None) == "e":
+        return str(value), f"the cell holds the Excel error {value}; fix its formula or value"
+    if is_id and isinstance(value, dt.date | dt.time | dt.timedelta):
+        return _text(value), DATE_IN_ID
+    return _text(value), None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < _EXACT_FLOAT:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        return value.date().isoformat()  # Excel has no date type: a date is a midnight
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _brief(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
