@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 import structlog
+from yarl import URL
 
 from batch_ims.auth import Authenticator, AuthFailedError, failure_hint, resolve_authenticator
 from batch_ims.control import RunControl, StopPolicy, StopReason
@@ -116,6 +117,20 @@ def load(settings: RunSettings) -> Manifest:
     return manifest
 
 
+def _endpoint_and_auth(
+    settings: RunSettings, environment: Environment
+) -> tuple[URL, Authenticator]:
+    """The endpoint (from --endpoint, --region, or the profile's region) and credentials."""
+    if settings.endpoint is None and settings.region is None and settings.profile is not None:
+        auth = resolve_authenticator(env=environment.env, profile=settings.profile, region=None)
+        return resolve_endpoint(None, auth.region), auth
+    endpoint = resolve_endpoint(settings.endpoint, settings.region)
+    auth = resolve_authenticator(
+        env=environment.env, profile=settings.profile, region=settings.region, endpoint=endpoint
+    )
+    return endpoint, auth
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """Everything decided before the first request."""
@@ -156,13 +171,7 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     auth: Authenticator | None = None
     endpoint = None
     if not settings.dry_run:
-        endpoint = resolve_endpoint(settings.endpoint, settings.region)
-        auth = resolve_authenticator(
-            env=environment.env,
-            profile=settings.profile,
-            region=settings.region,
-            endpoint=endpoint,
-        )
+        endpoint, auth = _endpoint_and_auth(settings, environment)
     prepared = _prepare(settings, manifest, now)
     journal = None
     if auth is not None and prepared.journal_path is not None:

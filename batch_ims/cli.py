@@ -6,6 +6,7 @@ Heavy imports (aiohttp, pandas) happen inside the commands, so `--help` stays fa
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,10 +27,21 @@ def _fail(message: str, code: ExitCode) -> None:
     sys.exit(int(code))
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived before the run installed its own handlers."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def guarded(func: Callable[[], int]) -> int:
     """Run a command body; the tool's own errors become one line and an exit code."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return func()
+    except _Terminated:
+        _fail("terminated before anything was sent", ExitCode.SIGTERM)
     except LockedError as exc:
         _fail(str(exc), ExitCode.LOCKED)
     except BatchImsError as exc:
