@@ -333,7 +333,7 @@ async def _dispatch(
     )
     loop = asyncio.get_running_loop()
     _install_signals(loop, control, dispatcher)
-    ticker = asyncio.create_task(_tick(progress, recorder))
+    ticker = asyncio.create_task(_tick(progress, recorder, settings.progress_interval))
     try:
         await dispatcher.run(tasks)
     finally:
@@ -357,8 +357,8 @@ def _install_signals(
     loop.add_signal_handler(signal.SIGTERM, on_signal, StopReason.SIGTERM)
 
 
-async def _tick(progress: Progress, recorder: Recorder) -> None:
+async def _tick(progress: Progress, recorder: Recorder, interval_s: float) -> None:
     while True:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(min(0.5, interval_s))
         progress.tick()
         recorder.flush()
