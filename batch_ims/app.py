@@ -167,11 +167,11 @@ def _prepare(settings: RunSettings, manifest: Manifest, now: datetime) -> _Prepa
 def run(settings: RunSettings, environment: Environment) -> ExitCode:
     """Validate everything that can be checked offline, then send; returns the exit code."""
     now = datetime.now(UTC)
-    manifest = load(settings)
     auth: Authenticator | None = None
     endpoint = None
     if not settings.dry_run:
         endpoint, auth = _endpoint_and_auth(settings, environment)
+    manifest = load(settings)
     prepared = _prepare(settings, manifest, now)
     journal = None
     if auth is not None and prepared.journal_path is not None:

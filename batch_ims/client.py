@@ -104,7 +104,7 @@ class ImsClient:
             async with self._session.request(
                 method, url, data=body or None, headers=headers, allow_redirects=False
             ) as response:
-                data = await response.content.read(self._body_cap)
+                data = await read_capped(response, self._body_cap)
                 return HttpResult(
                     status=response.status,
                     body=data,
@@ -119,6 +119,19 @@ class ImsClient:
             raise TransportError("tls_error", _short(exc)) from exc
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
             raise TransportError("connection_error", _short(exc)) from exc
+
+
+async def read_capped(response: aiohttp.ClientResponse, cap: int = DEFAULT_BODY_CAP) -> bytes:
+    """The body, or its first `cap` bytes: whatever arrives beyond the cap is never held."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < cap:
+        chunk = await response.content.read(cap - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _short(exc: BaseException) -> str:

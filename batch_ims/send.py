@@ -115,7 +115,8 @@ class ImageSender:
             except TransportError as exc:
                 self._stats.request_done((self._clock() - sent) * 1000)
                 lost_answer = True
-                if await self._retry_after_pause(attempt, None):
+                # a certificate that failed verification will fail again: no retry
+                if exc.kind != "tls_error" and await self._retry_after_pause(attempt, None):
                     continue
                 return Exchange(None, None, exc, attempt, lost_answer, self._control.stopping)
             self._stats.request_done((self._clock() - sent) * 1000)

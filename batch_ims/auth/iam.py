@@ -21,6 +21,7 @@ import yarl
 from batch_ims.apierror import parse_error
 from batch_ims.auth.base import AuthFailedError, Clock
 from batch_ims.auth.hints import failure_hint
+from batch_ims.client import read_capped
 
 SignFn = Callable[[str, yarl.URL, bytes, Mapping[str, str]], dict[str, str]]
 
@@ -114,7 +115,7 @@ async def _refusal(
     scope: Mapping[str, str | None],
     clock: Clock,
 ) -> AuthFailedError:
-    raw = await response.read()
+    raw = await read_capped(response)
     error = parse_error(response.status, raw, response.headers.get("Content-Type"))
     hint = failure_hint(
         code=error.code,
@@ -143,14 +144,18 @@ async def sign_in(
     scope = {"project_id": project_id, "region": region}
     try:
         async with session.post(
-            url, data=body.encode(), headers={"Content-Type": _JSON}, timeout=_TIMEOUT
+            url,
+            data=body.encode(),
+            headers={"Content-Type": _JSON},
+            timeout=_TIMEOUT,
+            allow_redirects=False,
         ) as response:
             if response.status not in (200, 201):
                 raise await _refusal(
                     "IAM sign-in", response, mode="iam-password", scope=scope, clock=clock
                 )
             value = response.headers.get("X-Subject-Token", "")
-            token_body = _token_body(await response.read())
+            token_body = _token_body(await read_capped(response))
     except (TimeoutError, aiohttp.ClientError) as error:
         raise _unreachable(endpoint, error) from None
     if not value:
@@ -191,12 +196,14 @@ async def fetch_project_id(
     headers = sign("GET", url, b"", {})
     scope: dict[str, str | None] = {"region": region, "project_id": None}
     try:
-        async with session.get(url, headers=headers, timeout=_TIMEOUT) as response:
+        async with session.get(
+            url, headers=headers, timeout=_TIMEOUT, allow_redirects=False
+        ) as response:
             if response.status != 200:
                 raise await _refusal(
                     "IAM project lookup", response, mode=mode, scope=scope, clock=clock
                 )
-            ids = _project_ids(await response.read())
+            ids = _project_ids(await read_capped(response))
     except (TimeoutError, aiohttp.ClientError) as error:
         raise _unreachable(endpoint, error) from None
     if not ids:

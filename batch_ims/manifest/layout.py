@@ -2,11 +2,15 @@
 
 Long layout (a `path` column): columns image_id, op (optional; empty means replace), path,
 value (optional: without it only `remove` rows are valid). Other columns, such as a comment,
-are ignored. Wide layout (no `path` column): image_id plus one column per attribute, the
-header being the attribute name (a leading "/" is allowed). A cell that is empty or only
-white space leaves that attribute alone, the cell `<remove>` removes it, any other text adds
-it (JSON Patch add creates or overwrites). A wide row without any such cell is invalid
-("nothing to change"), so that every row is accounted for in the report.
+are ignored, except one named like a modifiable IMS attribute (`name`, `min_ram`...): such
+a file mixes the two layouts, and is refused.
+
+Wide layout (no `path` column): image_id plus one column per attribute, the header being
+the attribute name (a leading "/" is allowed). Every other column is an attribute, so a
+`notes` column would set a `notes` attribute. A cell that is empty or only white space
+leaves that attribute alone, the cell `<remove>` removes it, any other text adds it (JSON
+Patch add creates or overwrites). A wide row without any such cell is invalid ("nothing to
+change"), so that every row is accounted for in the report.
 """
 
 from __future__ import annotations
@@ -17,12 +21,17 @@ from typing import Final, Literal
 import numpy as np
 
 from batch_ims.errors import ManifestError
-from batch_ims.manifest.attributes import REMOVE_CELL, parse_path
+from batch_ims.manifest.attributes import (
+    MODIFIABLE_SYSTEM_ATTRIBUTES,
+    REMOVE_CELL,
+    parse_path,
+)
 from batch_ims.manifest.table import (
     MAX_CELL_CHARS,
     IntArray,
     ObjArray,
     Table,
+    column_letter,
     header_key,
     object_array,
 )
@@ -31,6 +40,7 @@ Layout = Literal["long", "wide"]
 EMPTY_ROW: Final = "nothing to change: every attribute cell of this row is empty"
 ROW_LABEL: Final = "(all attributes)"
 _LONG_ONLY: Final = ("op", "value")
+_LONG_COLUMNS: Final = ("image_id", "op", "path", "value")
 _EXPECTED: Final = (
     "expected image_id plus path, value and optionally op (long layout), "
     "or image_id plus one column per attribute (wide layout)"
@@ -87,6 +97,7 @@ def resolve_columns(path: str, table: Table) -> Columns:
         )
     image_id = keys.index("image_id")
     if "path" in keys:
+        _reject_attribute_columns(path, table, keys)
         return Columns(
             layout="long",
             image_id=image_id,
@@ -102,16 +113,45 @@ def resolve_columns(path: str, table: Table) -> Columns:
             "image_id, path, value (and optionally op)",
             row=table.header_row,
         )
-    attributes = tuple(i for i in range(len(keys)) if i != image_id)
+    attributes = tuple(i for i in range(len(keys)) if i != image_id and keys[i])
+    for index in range(len(keys)):
+        if not keys[index]:
+            _reject_headless_cells(path, table, index)
     if not attributes:
         raise ManifestError(path, f"only an image_id column; {_EXPECTED}", row=table.header_row)
     return Columns(layout="wide", image_id=image_id, attributes=attributes)
 
 
+def _reject_headless_cells(path: str, table: Table, index: int) -> None:
+    """In the wide layout the header names the attribute: a filled cell needs one."""
+    filled = np.flatnonzero(np.fromiter(map(bool, map(str.strip, table.columns[index])), bool))
+    if len(filled):
+        raise ManifestError(
+            path,
+            "this cell is in a column without a header; clear it or name its column",
+            row=int(table.row_numbers[filled[0]]),
+            column=column_letter(index),
+        )
+
+
+def _reject_attribute_columns(path: str, table: Table, keys: list[str]) -> None:
+    """In the long layout other columns are ignored, unless they look like attributes: a
+    user who wrote one would expect it applied, and nothing would happen."""
+    for index, key in enumerate(keys):
+        if key not in _LONG_COLUMNS and parse_path(key) in MODIFIABLE_SYSTEM_ATTRIBUTES:
+            raise ManifestError(
+                path,
+                f"column {table.header[index].strip()!r} is an attribute, but a manifest with "
+                "a path column (long layout) ignores other columns; put it in path/value "
+                "rows, or drop the path, op and value columns (wide layout)",
+                row=table.header_row,
+            )
+
+
 def _reject_duplicates(path: str, table: Table, keys: list[str]) -> None:
     seen: dict[str, int] = {}
     for index, key in enumerate(keys):
-        name = parse_path(key) if key not in ("image_id", "op", "path", "value") else key
+        name = parse_path(key) if key not in _LONG_COLUMNS else key
         if not name:
             continue
         if name in seen:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import numpy as np
+import structlog
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import Manifest
@@ -19,8 +21,11 @@ from batch_ims.manifest.table import Table, object_array
 from batch_ims.manifest.validate import validate_entries
 from batch_ims.models import ImageTask, InvalidItem
 
+log = structlog.get_logger()
+
 
 def load(path: str, *, sheet: str | None, encoding: str | None) -> Manifest:
+    started = time.perf_counter()
     table = read_table(path, sheet=sheet, encoding=encoding)
     columns = resolve_columns(path, table)
     if not table.small_cells:
@@ -31,8 +36,19 @@ def load(path: str, *, sheet: str | None, encoding: str | None) -> Manifest:
             path, "a header row but no data rows; add one row per change below the header"
         )
     entries = make_entries(table, columns)
+    source = dict(table.source)
     del table
     tasks, invalid = validate_entries(entries)
+    log.info(
+        "manifest.read",
+        path=path,
+        layout=columns.layout,
+        rows=len(entries.row_numbers),
+        images=len(tasks),
+        invalid=len(invalid),
+        seconds=round(time.perf_counter() - started, 3),
+        **source,
+    )
     return Manifest(
         path=path,
         layout=columns.layout,

@@ -84,6 +84,7 @@ def _read_delimited(path: str, delimiters: tuple[str, ...], encoding: str | None
         row_numbers=np.arange(skipped + 1, skipped + 1 + height, dtype=np.int64),
         notes={},
         small_cells=_cells_are_small(scan, records=skipped + height),
+        source=(("encoding", scan.encoding), ("delimiter", delimiter)),
     )
 
 
@@ -125,7 +126,7 @@ def _first_record(path: str, text: str, delimiter: str) -> tuple[tuple[str, ...]
                 return tuple(record), records
     except csv.Error as error:
         raise ManifestError(path, f"cannot read the header row: {error}", row=records + 1) from None
-    raise ManifestError(path, "no header row: the first megabyte holds only blank lines")
+    raise ManifestError(path, "no header row: only blank lines")
 
 
 def _parse_body(

@@ -23,6 +23,7 @@ class Table:
     `header_row`, 1 for most files). `notes[(i, column)]` says why a cell could not be read
     as text (a date in the image_id column, an Excel error value): that row is invalid.
     `small_cells` is true when the reader proved that no cell exceeds MAX_CELL_CHARS.
+    `source` says how the file was read (encoding and delimiter, or sheet), for the log.
     """
 
     header: tuple[str, ...]
@@ -31,6 +32,7 @@ class Table:
     row_numbers: IntArray
     notes: dict[tuple[int, int], str]
     small_cells: bool = False
+    source: tuple[tuple[str, str], ...] = ()
 
     @property
     def height(self) -> int:
@@ -47,12 +49,23 @@ class Table:
             row_numbers=self.row_numbers[keep],
             notes=notes,
             small_cells=self.small_cells,
+            source=self.source,
         )
 
 
 def header_key(cell: str) -> str:
     """A header cell as compared with column names: trimmed, lower-case, no byte-order mark."""
     return cell.strip().lstrip("\ufeff").strip().lower()
+
+
+def column_letter(index: int) -> str:
+    """The spreadsheet name of a 0-based column index: 0 -> A, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def object_array(values: list[Any]) -> ObjArray:

@@ -11,6 +11,7 @@ sheets included).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from batch_ims.errors import ManifestError
-from batch_ims.manifest.table import Table, header_key, object_array
+from batch_ims.manifest.table import Table, column_letter, header_key, object_array
 
 _ZIP: Final = b"PK\x03\x04"
 _OLE2: Final = b"\xd0\xcf\x11\xe0"
@@ -41,7 +42,8 @@ def read_xlsx(path: str, *, sheet: str | None) -> Table:
     try:
         worksheet = _pick_sheet(path, workbook.worksheets, sheet)
         worksheet.reset_dimensions()  # trust the cells, not a possibly wrong <dimension>
-        return _build(path, _rows(worksheet.iter_rows()))
+        table = _build(path, _rows(worksheet.iter_rows()))
+        return dataclasses.replace(table, source=(("sheet", worksheet.title),))
     except ManifestError:
         raise
     except Exception as error:
@@ -124,7 +126,7 @@ def _build(path: str, rows: Iterator[tuple[int, tuple[Any, ...]]]) -> Table:
                         path,
                         "this cell has no column header; clear it or name its column",
                         row=number,
-                        column=_letter(column),
+                        column=column_letter(column),
                     )
                 continue
             columns[column].append(text)
@@ -168,15 +170,6 @@ def _text(value: Any) -> str:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value)
-
-
-def _letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _brief(error: Exception) -> str:
