@@ -27,6 +27,7 @@ from batch_ims.manifest.attributes import (
     parse_path,
 )
 from batch_ims.manifest.table import (
+    INDEX,
     MAX_CELL_CHARS,
     IntArray,
     ObjArray,
@@ -207,14 +208,14 @@ def _factorize(column: ObjArray) -> tuple[IntArray, list[str]]:
     import pandas as pd
 
     codes, uniques = pd.factorize(column)
-    return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
+    return codes.astype(INDEX), [str(u) for u in uniques]
 
 
 def _long_entries(table: Table, columns: Columns) -> Entries:
     assert columns.path is not None
     n = table.height
     if columns.op is None:
-        op_codes, op_texts = np.zeros(n, dtype=np.int64), [""]
+        op_codes, op_texts = np.zeros(n, dtype=INDEX), [""]
     else:
         op_codes, op_texts = _factorize(table.columns[columns.op])
     path_codes, path_texts = _factorize(table.columns[columns.path])
@@ -222,7 +223,7 @@ def _long_entries(table: Table, columns: Columns) -> Entries:
     notes = {key: note for key, note in table.notes.items() if key[1] in used}
     return Entries(
         layout="long",
-        row=np.arange(n, dtype=np.int64),
+        row=np.arange(n, dtype=INDEX),
         op_codes=op_codes,
         op_texts=op_texts,
         path_codes=path_codes,
@@ -242,20 +243,20 @@ def _wide_entries(table: Table, columns: Columns) -> Entries:
         filled = np.fromiter(map(bool, map(str.strip, column)), dtype=bool, count=n)
         picked = column[filled]
         rows.append(np.flatnonzero(filled))
-        codes.append(np.full(len(picked), code, dtype=np.int64))
+        codes.append(np.full(len(picked), code, dtype=INDEX))
         removes.append(
             np.fromiter((v.strip().lower() == REMOVE_CELL for v in picked), bool, len(picked))
         )
         values.append(picked)
-    row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    row = np.concatenate(rows) if rows else np.empty(0, dtype=INDEX)
     order = np.argsort(row, kind="stable")
     problems = _problems(table, columns.image_id)
     for i in np.setdiff1d(np.arange(n), row).tolist():
         problems.setdefault(i, []).append((ROW_LABEL, "", EMPTY_ROW))
     return Entries(
         layout="wide",
-        row=row[order].astype(np.int64),
-        op_codes=np.concatenate(removes)[order].astype(np.int64),
+        row=row[order].astype(INDEX),
+        op_codes=np.concatenate(removes)[order].astype(INDEX),
         op_texts=["add", "remove"],
         path_codes=np.concatenate(codes)[order],
         path_texts=[table.header[i].strip() for i in columns.attributes],

@@ -17,7 +17,7 @@ from batch_ims.manifest.layout import (
     resolve_columns,
 )
 from batch_ims.manifest.read import read_table
-from batch_ims.manifest.table import Table, object_array
+from batch_ims.manifest.table import INDEX, Table, object_array
 from batch_ims.manifest.validate import validate_entries
 from batch_ims.models import ImageTask, InvalidItem
 
@@ -69,7 +69,7 @@ def validate_long_rows(
         header=("image_id", "op", "path", "value"),
         header_row=1,
         columns=tuple(object_array(list(column)) for column in cells),
-        row_numbers=np.asarray(numbers, dtype=np.int64),
+        row_numbers=np.asarray(numbers, dtype=INDEX),
         notes={},
     )
     return validate_entries(make_entries(table, resolve_columns("<rows>", table)))

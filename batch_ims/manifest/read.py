@@ -18,7 +18,7 @@ import numpy as np
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest.encoding import HEAD_BYTES, Scan, decode_head, detect_encoding
-from batch_ims.manifest.table import ObjArray, Table, header_key
+from batch_ims.manifest.table import INDEX, ObjArray, Table, header_key
 
 DELIMITED: Final = {".csv": (",", ";", "\t"), ".tsv": ("\t",), ".txt": ("\t",)}
 SUPPORTED: Final = (".csv", ".tsv", ".txt", ".xlsx")
@@ -81,7 +81,7 @@ def _read_delimited(path: str, delimiters: tuple[str, ...], encoding: str | None
         header=header,
         header_row=skipped,
         columns=columns,
-        row_numbers=np.arange(skipped + 1, skipped + 1 + height, dtype=np.int64),
+        row_numbers=np.arange(skipped + 1, skipped + 1 + height, dtype=INDEX),
         notes={},
         small_cells=_cells_are_small(scan, records=skipped + height),
         source=(("encoding", scan.encoding), ("delimiter", delimiter)),
@@ -132,24 +132,20 @@ def _first_record(path: str, text: str, delimiter: str) -> tuple[tuple[str, ...]
 def _parse_body(
     path: str, codec: str, delimiter: str, width: int, skipped: int
 ) -> tuple[ObjArray, ...]:
-    """The data cells, column by column. One spare column catches a row with more cells
-    than the header (pandas would drop them silently); it may only hold empty cells, as a
-    trailing delimiter leaves. pandas only warns when the first data row is too long."""
+    """The data cells, column by column. A row with more cells than the header is an error:
+    pandas raises for most rows, but only warns (dropping the cells) for the first one."""
     import pandas as pd
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = _read_csv(path, codec, delimiter, width + 1, skipped)
+            frame = _read_csv(path, codec, delimiter, width, skipped)
     except pd.errors.ParserWarning:
         raise _ragged(path, width, row=skipped + 1, cells=None) from None
     except pd.errors.EmptyDataError:
         return tuple(np.empty(0, dtype=object) for _ in range(width))
     except (ValueError, UnicodeError, OSError, MemoryError, OverflowError) as error:
         raise _parser_error(path, width, error) from None
-    spare = np.flatnonzero(frame[width].to_numpy(dtype=object) != "")
-    if len(spare):
-        raise _ragged(path, width, row=skipped + 1 + int(spare[0]), cells=None)
     columns = tuple(frame[c].to_numpy(dtype=object) for c in range(width))
     del frame
     return columns

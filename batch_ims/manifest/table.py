@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 ObjArray = npt.NDArray[np.object_]
-IntArray = npt.NDArray[np.int64]
+IntArray = npt.NDArray[np.signedinteger[Any]]
+INDEX: Final = np.int32  # row and code arrays: half the memory of int64, 2**31 rows
 BoolArray = npt.NDArray[np.bool_]
 
 MAX_CELL_CHARS: Final = 1_000_000  # a longer cell makes the whole file unusable

@@ -31,10 +31,10 @@ from batch_ims.manifest.attributes import (
     parse_path,
     remove_error,
 )
-from batch_ims.manifest.group import build_many, split_groups
+from batch_ims.manifest.group import build_many, factorize_strings, split_groups
 from batch_ims.manifest.judge import check_entry, judge_bad_id, judge_image
 from batch_ims.manifest.layout import Entries
-from batch_ims.manifest.table import BoolArray, IntArray, ObjArray, object_array
+from batch_ims.manifest.table import INDEX, BoolArray, IntArray, ObjArray, object_array
 from batch_ims.models import ImageTask, InvalidItem, Op, OpName, RowError
 
 _BLOCK: Final = 4096
@@ -54,21 +54,19 @@ class Images:
 
 
 def validate_entries(entries: Entries) -> tuple[list[ImageTask], list[InvalidItem]]:
+    """Tasks in order of first appearance; invalid items in order of their first row."""
     with _gc_paused():
         images = resolve_images(entries.row_ids)
         entry_image = images.row_image if entries.one_per_row else images.row_image[entries.row]
         entry_ops, suspect = _screen(entries)
-        slow = np.zeros(len(images.ids), dtype=bool)
-        slow[entry_image[suspect & (entry_image >= 0)]] = True
+        slow = _images_needing_a_look(entries, images, entry_image, suspect)
         del suspect
-        slow[_repeated_images(entries, entry_image)] = True
-        problem_rows = np.fromiter(entries.problems, np.int64, len(entries.problems))
-        problem_images = images.row_image[problem_rows]
-        slow[problem_images[problem_images >= 0]] = True
         needs_look = _entries_needing_a_look(entry_image, slow)
-        fast = np.flatnonzero(~needs_look) if needs_look.any() else None
-        present, tasks = _assemble(entries, fast, entry_image, entry_ops, images.ids)
-        del entry_ops
+        grouped = _group_fast_ops(entry_image, needs_look, entry_ops, len(images.ids))
+        del entry_ops  # the ops now live in their tuples; free the rest before more objects
+        tasks = _build_tasks(entries, grouped, images.ids)
+        present = grouped.present
+        del grouped
         if not needs_look.any() and not entries.problems:
             return tasks, []
         slots: list[ImageTask | None] = [None] * len(images.ids)
@@ -80,15 +78,12 @@ def validate_entries(entries: Entries) -> tuple[list[ImageTask], list[InvalidIte
 
 def resolve_images(raw_ids: ObjArray) -> Images:
     """Normalise ids (trimmed, lower-case); one index per image, in order of first appearance."""
-    import pandas as pd
-
-    codes, uniques = pd.factorize(raw_ids)
-    texts: list[str] = list(uniques)
+    codes, texts = factorize_strings(raw_ids)
     canonical = _canonical_mask(texts)
     if canonical.all():
-        return Images(texts, codes.astype(np.int64, copy=False))
+        return Images(texts, codes.astype(INDEX))
     index_of: dict[str, int] = {}
-    unique_image = np.empty(len(texts), dtype=np.int64)
+    unique_image = np.empty(len(texts), dtype=INDEX)
     for position, text in enumerate(texts):
         normal = text if canonical[position] else normalize_image_id(text)
         unique_image[position] = (
@@ -131,7 +126,7 @@ def _screen(entries: Entries) -> tuple[ObjArray, BoolArray]:
     suspect = np.zeros(n, dtype=bool)
     op_names = [parse_op(text) for text in entries.op_texts]
     width = max(len(entries.path_texts), 1)
-    key = entries.op_codes * width + entries.path_codes
+    key = entries.op_codes.astype(np.int64) * width + entries.path_codes
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
     for block in np.split(order, bounds) if n else []:
@@ -175,6 +170,19 @@ def _screen_values(op: OpName, attribute: str, values: list[str]) -> tuple[ObjAr
     return object_array(build_many(Op, n, op=op, path=path, value=values)), bad
 
 
+def _images_needing_a_look(
+    entries: Entries, images: Images, entry_image: IntArray, suspect: BoolArray
+) -> BoolArray:
+    """Images with a suspect entry, a repeated attribute, or a row-level problem."""
+    slow = np.zeros(len(images.ids), dtype=bool)
+    slow[entry_image[suspect & (entry_image >= 0)]] = True
+    slow[_repeated_images(entries, entry_image)] = True
+    problem_rows = np.fromiter(entries.problems, np.int64, len(entries.problems))
+    problem_images = images.row_image[problem_rows]
+    slow[problem_images[problem_images >= 0]] = True
+    return slow
+
+
 def _entries_needing_a_look(entry_image: IntArray, slow: BoolArray) -> BoolArray:
     """Entries of an image that failed a screen, or whose image id is not a UUID."""
     valid = entry_image >= 0
@@ -194,38 +202,53 @@ def _repeated_images(entries: Entries, entry_image: IntArray) -> IntArray:
     )
     mask = entry_image >= 0
     width = np.int64(max(len(numbering), 1))
-    key = entry_image[mask] * width + attribute_code[entries.path_codes[mask]]
+    key = entry_image[mask].astype(np.int64) * width + attribute_code[entries.path_codes[mask]]
     repeated = pd.Series(key).duplicated(keep=False).to_numpy()
     return np.unique(entry_image[mask][repeated])
 
 
-def _assemble(
-    entries: Entries,
-    fast: IntArray | None,
-    entry_image: IntArray,
-    made: ObjArray,
-    ids: list[str],
-) -> tuple[IntArray, list[ImageTask]]:
-    """Tasks of the images that passed every screen (`fast`: their entries; None: all),
-    without a Python step per entry."""
-    if fast is None:
-        order = np.argsort(entry_image, kind="stable")
-    else:
+@dataclass(frozen=True, slots=True)
+class _Grouped:
+    """Entries of the images that passed every screen, grouped by image in manifest order."""
+
+    order: IntArray | slice  # entry indexes; a slice when the manifest is already grouped
+    image: IntArray  # their image indexes
+    present: IntArray  # the images, ascending
+    op_tuples: list[tuple[Op, ...]]  # one per present image
+
+
+def _group_fast_ops(
+    entry_image: IntArray, needs_look: BoolArray, made: ObjArray, images: int
+) -> _Grouped:
+    order: IntArray | slice
+    if needs_look.any():
+        fast = np.flatnonzero(~needs_look)
         order = fast[np.argsort(entry_image[fast], kind="stable")]
+    elif (entry_image[1:] >= entry_image[:-1]).all():
+        order = slice(None)  # rows of each image adjacent, images in order: nothing to move
+    else:
+        order = np.argsort(entry_image, kind="stable")
     image = entry_image[order]
-    rows = entries.row_numbers[order if entries.one_per_row else entries.row[order]]
-    counts = np.bincount(image, minlength=len(ids))
+    counts = np.bincount(image, minlength=images)
     present = np.flatnonzero(counts)
-    op_tuples = split_groups(made[order], counts[present])
+    return _Grouped(order, image, present, split_groups(made[order], counts[present]))
+
+
+def _build_tasks(entries: Entries, grouped: _Grouped, ids: list[str]) -> list[ImageTask]:
+    """One task per present image, without a Python step per entry."""
+    image = grouped.image
+    order = grouped.order
+    rows = entries.row_numbers[order if entries.one_per_row else entries.row[order]]
     if entries.layout == "wide":  # several cells of one row: list the row once
         first = np.ones(len(rows), dtype=bool)
         first[1:] = (image[1:] != image[:-1]) | (rows[1:] != rows[:-1])
         image, rows = image[first], rows[first]
-        counts = np.bincount(image, minlength=len(ids))
-    row_tuples = split_groups(rows, counts[present])
+    counts = np.bincount(image, minlength=len(ids))
+    row_tuples = split_groups(rows, counts[grouped.present])
+    del rows
+    present = grouped.present
     names = ids if len(present) == len(ids) else [ids[i] for i in present.tolist()]
-    tasks = build_many(ImageTask, len(names), image_id=names, ops=op_tuples, rows=row_tuples)
-    return present, tasks
+    return build_many(ImageTask, len(names), image_id=names, ops=grouped.op_tuples, rows=row_tuples)
 
 
 def _judge_slow(
@@ -281,12 +304,12 @@ def _row_errors(entries: Entries) -> dict[int, list[RowError]]:
 def _gc_paused() -> Iterator[None]:
     """Create millions of acyclic records without the cycle collector, then freeze them.
 
-    Collecting while they are created is pure cost, and so is every later pass over them:
-    after `gc.freeze()` the collector ignores them for good (reference counting still frees
-    them). A collection first keeps unrelated garbage out of the frozen set.
+    Collecting while they are created is pure cost, and so is every later pass over them
+    (a few tenths of a second per pass at a million rows): after `gc.freeze()` the collector
+    ignores them for good, while reference counting still frees them. Cyclic garbage that
+    happens to exist at that moment is frozen too: a one-off few kilobytes.
     """
     was_enabled = gc.isenabled()
-    gc.collect()
     gc.disable()
     try:
         yield

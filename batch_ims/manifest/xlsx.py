@@ -20,7 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from batch_ims.errors import ManifestError
-from batch_ims.manifest.table import Table, column_letter, header_key, object_array
+from batch_ims.manifest.table import INDEX, Table, column_letter, header_key, object_array
 
 _ZIP: Final = b"PK\x03\x04"
 _OLE2: Final = b"\xd0\xcf\x11\xe0"
@@ -138,7 +138,7 @@ def _build(path: str, rows: Iterator[tuple[int, tuple[Any, ...]]]) -> Table:
         header=tuple(header),
         header_row=header_row,
         columns=tuple(object_array(col) for col in columns),
-        row_numbers=np.asarray(numbers, dtype=np.int64),
+        row_numbers=np.asarray(numbers, dtype=INDEX),
         notes=notes,
     )
 
