@@ -23,7 +23,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str, code: ExitCode) -> None:
-    click.echo(f"batch-ims: error: {message}", err=True)
+    """One line on stderr: a JSON event when logs are JSON, plain text otherwise."""
+    from batch_ims import logsetup
+
+    message = logsetup.redact_text(message)
+    if logsetup.configured_format() == "json":
+        import structlog
+
+        structlog.get_logger("batch_ims").error("run.error", error=message, exit_code=int(code))
+    else:
+        click.echo(f"batch-ims: error: {message}", err=True)
     sys.exit(int(code))
 
 
@@ -228,6 +237,7 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         from batch_ims.app import run as run_pipeline
         from batch_ims.settings import build_settings
 
+        logsetup.configure(log_format=options.get("log_format") or "auto")
         settings = build_settings(_settings_values(manifest, job, options), now=datetime.now(UTC))
         logsetup.configure(log_format=settings.log_format, verbose=settings.verbose)
         return int(run_pipeline(settings, process_environment(dict(os.environ))))

@@ -16,6 +16,7 @@ import structlog
 
 _SECRET_KEYS = ("secret", "password", "token", "authorization", "sk", "signature")
 _registered: set[str] = set()
+_configured_format: str | None = None
 REDACTED = "***"
 
 
@@ -64,6 +65,11 @@ def _serialize(event_dict: Any, **_: Any) -> str:
     return _JSON.encode(event_dict)
 
 
+def configured_format() -> str | None:
+    """"json" or "console" once `configure` ran, else None."""
+    return _configured_format
+
+
 def resolve_format(log_format: str, stream: TextIO) -> str:
     if log_format != "auto":
         return log_format
@@ -74,8 +80,10 @@ def configure(
     *, log_format: str = "auto", verbose: bool = False, stream: TextIO | None = None
 ) -> str:
     """Configure structlog for the process; returns the format chosen (json or console)."""
+    global _configured_format
     out = stream if stream is not None else sys.stderr
     chosen = resolve_format(log_format, out)
+    _configured_format = chosen
     renderer: Any
     if chosen == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_serialize)

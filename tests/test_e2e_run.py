@@ -137,10 +137,37 @@ def test_unreadable_manifest_exits_2_with_one_line_and_sends_nothing(tmp_path: P
         )
         requests = sum(running.emulator.request_counts.values())
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1
-    assert str(manifest) in result.stderr
-    assert "Traceback" not in result.stderr
+    events = json_lines(result.stderr)  # every stderr line is a JSON event
+    errors = [e for e in events if e["level"] == "error"]
+    assert len(errors) == 1, result.stderr
+    event = errors[0]
+    assert (event["event"], event["exit_code"]) == ("run.error", 2)
+    assert str(manifest) in event["error"]
+    assert "NUL" in event["error"]
     assert requests == 0
+
+
+def test_unreadable_manifest_on_a_console_is_one_plain_line(tmp_path: Path) -> None:
+    manifest = tmp_path / "empty.csv"
+    manifest.write_bytes(b"")
+    result = cli(
+        [
+            "run",
+            str(manifest),
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--log-format",
+            "console",
+            "--report",
+            str(tmp_path / "r.csv"),
+        ]
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [
+        f"batch-ims: error: {manifest}: the file is empty; expected a header row and data rows"
+    ]
+    assert "Traceback" not in result.stderr
 
 
 def test_plain_http_to_a_remote_host_is_refused(tmp_path: Path) -> None:

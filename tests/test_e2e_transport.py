@@ -159,10 +159,9 @@ def test_plain_http_to_a_non_loopback_host_is_refused(tmp_path: Path, endpoint: 
     manifest, _ = _manifest(tmp_path, 1)
     result = cli([*_run(tmp_path, manifest, endpoint), *FAST])
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("batch-ims: error:")]
-    assert len(errors) == 1, result.stderr[-2000:]
-    assert "plain http" in errors[0]
-    assert "Traceback" not in result.stderr
+    errors = [e for e in json_lines(result.stderr) if e["level"] == "error"]
+    assert [e["event"] for e in errors] == ["run.error"], result.stderr
+    assert "plain http" in errors[0]["error"]
 
 
 def test_plain_http_iam_endpoint_to_a_non_loopback_host_is_refused(tmp_path: Path) -> None:
