@@ -49,10 +49,11 @@ def _is_secret_key(key: str) -> bool:
 
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    registered = bool(_registered)
     for key, value in event_dict.items():
-        if _is_secret_key(key):
+        if _key_verdicts.get(key, True) and _is_secret_key(key):
             event_dict[key] = REDACTED
-        elif _registered and isinstance(value, str):
+        elif registered and value.__class__ is str:
             event_dict[key] = redact_text(value)
     return event_dict
 
@@ -66,7 +67,7 @@ def _serialize(event_dict: Any, **_: Any) -> str:
 
 
 def configured_format() -> str | None:
-    """"json" or "console" once `configure` ran, else None."""
+    """ "json" or "console" once `configure` ran, else None."""
     return _configured_format
 
 

@@ -222,5 +222,14 @@ class ImageSender:
         return Finished(outcome)
 
 
+_second_text: tuple[int, str] = (-1, "")
+
+
 def utc_now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    """The UTC time with milliseconds, e.g. 2026-11-29T09:20:21.123Z (formatted once a second)."""
+    global _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second_text[0]:
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
