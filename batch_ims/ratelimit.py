@@ -2,8 +2,9 @@
 
 `--rate` is a ceiling. Requests are spaced `1/rate` apart (no burst beyond a few
 milliseconds' worth, so no one-second window can hold more than the rate). When the
-API throttles (429, or IMS's own `400 IMG.0060`), the rate drops to a little under
-what the API was accepting over the last second (multiplicative decrease); while
+API is overloaded (more than a tenth of the last second's answers are 429 or IMS's own
+`400 IMG.0060`), the rate drops to a little under what the API was accepting over the
+last second (multiplicative decrease); while
 answers come back clean it climbs again a few percent a second (additive increase)
 towards the ceiling. Clock and sleep are injected so the policy is testable without
 waiting.
@@ -34,12 +35,18 @@ class RatePolicy:
     min_increase_per_s: float = 0.5  # ... but at least this many requests/s per second
     floor: float = 0.2  # never slower than this (requests/s)
     cooldown_s: float = 1.0  # throttles within this long after a decrease were already priced in
-    window_s: float = 1.0  # how far back the accepted rate is measured
+    window_s: float = 1.0  # how far back answers are counted
+    overload_share: float = 0.1  # lower only when more of the window's answers are throttles
     tolerance_s: float = 0.005  # lateness the pacer may catch up on (keeps the average exact)
 
 
 class AdaptiveRate:
-    """The current rate: lowered on throttling, raised while answers are clean."""
+    """The current rate: lowered when the API is overloaded, raised while it is not.
+
+    A lone throttle is noise (IMS answers `IMG.0060` now and then at any rate); the rate
+    is lowered only when throttles are more than `overload_share` of the last window's
+    answers, which is what a real limit looks like once the client exceeds it.
+    """
 
     def __init__(self, policy: RatePolicy, clock: Clock) -> None:
         if policy.ceiling <= 0:
@@ -49,25 +56,24 @@ class AdaptiveRate:
         self.current = policy.ceiling
         self._last_change = clock()
         self._last_decrease = float("-inf")
-        self._accepted: deque[float] = deque()
+        self._answers: deque[tuple[float, bool]] = deque()  # (time, throttled)
+        self._throttled_in_window = 0
+        self._last_raise_logged = float("-inf")
         self.decreases = 0
 
-    def _accepted_rate(self, now: float) -> float:
-        """Answers accepted over the last window, per second of the whole window.
-
-        Dividing by the full window even early in a run keeps the server's initial burst
-        allowance from passing for its sustained rate.
-        """
+    def _note(self, now: float, throttled: bool) -> None:
+        answers = self._answers
+        answers.append((now, throttled))
+        self._throttled_in_window += throttled
         horizon = now - self.policy.window_s
-        accepted = self._accepted
-        while accepted and accepted[0] < horizon:
-            accepted.popleft()
-        return len(accepted) / self.policy.window_s
+        while answers[0][0] < horizon:
+            _, old = answers.popleft()
+            self._throttled_in_window -= old
 
     def on_accepted(self) -> None:
         """An answer that was not throttling: count it and climb if due."""
         now = self._clock()
-        self._accepted.append(now)
+        self._note(now, False)
         if self.current >= self.policy.ceiling:
             self._last_change = now
             return
@@ -77,17 +83,26 @@ class AdaptiveRate:
         step = max(self.current * self.policy.increase_per_s, self.policy.min_increase_per_s)
         self.current = min(self.policy.ceiling, self.current + step * elapsed)
         self._last_change = now
+        if now - self._last_raise_logged >= 1.0:
+            self._last_raise_logged = now
+            _log.info("rate.raised", new=round(self.current, 2), ceiling=self.policy.ceiling)
 
     def on_throttled(self) -> bool:
         """A throttled answer. Returns True when the rate was lowered."""
         now = self._clock()
+        self._note(now, True)
         if now - self._last_decrease < self.policy.cooldown_s:
             return False
-        accepted = self._accepted_rate(now)
+        throttled = self._throttled_in_window
+        total = len(self._answers)
+        if throttled < 2 or throttled <= self.policy.overload_share * total:
+            return False
+        # accepted answers per second of the whole window: early in a run this keeps the
+        # server's initial burst allowance from passing for its sustained rate
+        accepted = (total - throttled) / self.policy.window_s
         basis = min(self.current, accepted) if accepted > 0 else self.current
-        new = max(self.policy.floor, basis * self.policy.decrease_factor)
         old = self.current
-        self.current = min(new, old)
+        self.current = min(old, max(self.policy.floor, basis * self.policy.decrease_factor))
         self._last_decrease = now
         self._last_change = now
         self.decreases += 1

@@ -128,6 +128,9 @@ class ImageSender:
             if is_throttle(result.status, error.code):
                 self._stats.throttled += 1
                 self._rate.on_throttled()
+                wait = parse_retry_after(result.retry_after, datetime.now(UTC))
+                if wait:  # the API asked everyone to wait, not just this request
+                    self._pacer.push_back(min(wait, self._options.policy.max_retry_after_s))
             else:
                 self._rate.on_accepted()
             if result.status == 401 and not reauthenticated:

@@ -155,17 +155,48 @@ def _accept_at(rate: AdaptiveRate, clock: FakeClock, times: list[float]) -> None
         rate.on_accepted()
 
 
-def test_throttle_lowers_rate_to_decrease_factor_times_accepted_rate() -> None:
+def _overload(rate: AdaptiveRate) -> bool:
+    """Two throttles in a row: the smallest overload that lowers the rate."""
+    rate.on_throttled()
+    return rate.on_throttled()
+
+
+def test_throttle_lowers_rate_once_throttles_exceed_the_overload_share() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(RatePolicy(ceiling=400.0, decrease_factor=0.9), clock)
     _accept_at(rate, clock, [i / 100 for i in range(1, 201)])  # 100/s for 2 s
     clock.now = 2.005
 
-    lowered = rate.on_throttled()
+    lowered = [rate.on_throttled() for _ in range(12)]
 
-    assert lowered is True
+    # 100 accepted in the last second: the 12th throttle is the first above 10% of answers
+    assert lowered == [False] * 11 + [True]
     assert rate.current == pytest.approx(90.0)
     assert rate.decreases == 1
+
+
+def test_a_lone_throttle_among_clean_answers_is_noise() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(RatePolicy(ceiling=400.0), clock)
+    _accept_at(rate, clock, [i / 100 for i in range(1, 101)])
+
+    assert rate.on_throttled() is False
+    assert rate.current == 400.0
+
+
+def test_five_percent_random_throttles_never_lower_the_rate() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(RatePolicy(ceiling=200.0), clock)
+    rng = random.Random(7)
+    for i in range(1, 200 * 30):  # 30 s at 200 answers/s, 5% of them IMG.0060
+        clock.now = i / 200
+        if rng.random() < 0.05:
+            rate.on_throttled()
+        else:
+            rate.on_accepted()
+
+    assert rate.decreases == 0
+    assert rate.current == 200.0
 
 
 def test_throttle_without_accepted_answers_lowers_the_current_rate() -> None:
@@ -173,7 +204,7 @@ def test_throttle_without_accepted_answers_lowers_the_current_rate() -> None:
     rate = AdaptiveRate(RatePolicy(ceiling=50.0, decrease_factor=0.8), clock)
     clock.now = 0.5
 
-    rate.on_throttled()
+    _overload(rate)
 
     assert rate.current == pytest.approx(40.0)
 
@@ -182,7 +213,7 @@ def test_throttles_within_cooldown_are_ignored() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(RatePolicy(ceiling=100.0, cooldown_s=1.0), clock)
     clock.now = 5.0
-    rate.on_throttled()
+    assert _overload(rate) is True
     after_first = rate.current
 
     results = []
@@ -202,7 +233,7 @@ def test_clean_answers_climb_at_increase_per_second() -> None:
     clock = FakeClock()
     policy = RatePolicy(ceiling=100.0, decrease_factor=0.9, increase_per_s=0.05)
     rate = AdaptiveRate(policy, clock)
-    rate.on_throttled()  # 100 -> 90 at t=0
+    _overload(rate)  # 100 -> 90 at t=0
 
     currents = []
     for t in (1.0, 2.0, 3.0):
@@ -217,7 +248,7 @@ def test_frequent_clean_answers_climb_about_five_percent_a_second() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(RatePolicy(ceiling=1000.0, increase_per_s=0.05), clock)
     clock.now = 10.0
-    rate.on_throttled()  # nothing accepted yet: 1000 -> 900
+    _overload(rate)  # nothing accepted yet: 1000 -> 900
     start = rate.current
 
     _accept_at(rate, clock, [10.0 + i / 100 for i in range(1, 101)])
@@ -229,7 +260,7 @@ def test_slow_rates_climb_by_at_least_min_increase_per_second() -> None:
     clock = FakeClock()
     policy = RatePolicy(ceiling=100.0, decrease_factor=0.01, min_increase_per_s=0.5)
     rate = AdaptiveRate(policy, clock)
-    rate.on_throttled()  # 100 -> 1
+    _overload(rate)  # 100 -> 1
     clock.now = 2.0
 
     rate.on_accepted()
@@ -240,7 +271,7 @@ def test_slow_rates_climb_by_at_least_min_increase_per_second() -> None:
 def test_rate_never_exceeds_ceiling() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(RatePolicy(ceiling=30.0), clock)
-    rate.on_throttled()
+    _overload(rate)
     seen = []
     for i in range(1, 6001):
         clock.now = i / 100
@@ -257,7 +288,7 @@ def test_rate_never_goes_below_floor() -> None:
     seen = []
     for second in range(1, 80):
         clock.now = float(second)
-        rate.on_throttled()
+        _overload(rate)
         seen.append(rate.current)
 
     assert min(seen) == 2.5
