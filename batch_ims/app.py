@@ -25,7 +25,7 @@ from batch_ims.control import RunControl, StopPolicy, StopReason
 from batch_ims.endpoint import resolve_endpoint
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest, load_manifest
-from batch_ims.models import ImageTask, InvalidItem, Outcome, Status
+from batch_ims.models import ImageTask, InvalidItem, Outcome, Status, unsent
 from batch_ims.output.events import ImageEvents, Progress, Recorder
 from batch_ims.output.journal import Journal, read_succeeded
 from batch_ims.output.report import ReportWriter, open_report, read_report_statuses
@@ -33,7 +33,7 @@ from batch_ims.output.summary import Summary, write_summary
 from batch_ims.output.undo import UndoWriter
 from batch_ims.runner import Dispatcher, DispatchOptions, pause_until_stopped
 from batch_ims.selection import Selection, in_shard, select
-from batch_ims.send import Finished, utc_now_text
+from batch_ims.send import Finished
 from batch_ims.session import Transport, open_sender
 from batch_ims.settings import RunSettings
 from batch_ims.state import StateStage
@@ -65,30 +65,8 @@ def default_report_path(now: datetime) -> Path:
 
 
 def invalid_outcome(item: InvalidItem) -> Outcome:
-    return Outcome(
-        image_id=item.image_id,
-        status=Status.INVALID,
-        rows=item.rows,
-        ops=item.ops,
-        error_code="invalid_row",
-        error_message="; ".join(error.describe() for error in item.errors),
-        finished_at=utc_now_text(),
-    )
-
-
-def _unsent(
-    task: ImageTask, status: Status, note: str, *, code: str = "", message: str = ""
-) -> Outcome:
-    return Outcome(
-        image_id=task.image_id,
-        status=status,
-        rows=task.rows,
-        ops=task.ops,
-        error_code=code,
-        error_message=message,
-        finished_at=utc_now_text(),
-        note=note,
-    )
+    message = "; ".join(error.describe() for error in item.errors)
+    return unsent(item, Status.INVALID, "", code="invalid_row", message=message)
 
 
 def exit_code(control: RunControl, stats: RunStats) -> ExitCode:
@@ -208,7 +186,7 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
             recorder.record(outcome)
         if auth is None or endpoint is None:
             for task in prepared.selection.send:
-                recorder.record(_unsent(task, Status.SKIPPED, "dry run: not sent"))
+                recorder.record(unsent(task, Status.SKIPPED, "dry run: not sent"))
         else:
             transport = Transport(
                 endpoint=endpoint,
@@ -302,7 +280,7 @@ async def _send_all(
         _log.error("auth.failed", error=str(exc))
         for task in tasks:
             recorder.record(
-                _unsent(
+                unsent(
                     task,
                     Status.ABORTED,
                     "not sent: authentication failed",

@@ -60,6 +60,29 @@ def guarded(func: Callable[[], int]) -> int:
     return int(ExitCode.USAGE)
 
 
+_SHEET = click.option(
+    "--sheet", help="Sheet of an .xlsx manifest (default: the first visible one)."
+)
+_ENCODING = click.option("--encoding", help="Manifest text encoding (default: detected).")
+_ENDPOINT = click.option(
+    "--endpoint", help="IMS base URL, e.g. https://ims.cn-north-4.myhuaweicloud.com."
+)
+_REGION = click.option("--region", help="Region name, e.g. cn-north-4 (gives the endpoint).")
+_PROFILE = click.option(
+    "--profile", help="Profile in the credentials file (~/.huaweicloud/credentials)."
+)
+_CONCURRENCY = click.option("--concurrency", type=int, help="Requests in flight.  [default: 8]")
+_RATE = click.option(
+    "--rate",
+    type=float,
+    help="Ceiling on requests per second, retries included.  [default: 10]",
+)
+_LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    help="Logs on stderr.  [default: auto: console on a terminal, else JSON]",
+)
+
 _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--job",
@@ -67,17 +90,13 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
         type=click.Path(dir_okay=False, path_type=Path),
         help="TOML job file whose keys are these options (the command line wins).",
     ),
-    click.option("--sheet", help="Sheet of an .xlsx manifest (default: the first visible one)."),
-    click.option("--encoding", help="Manifest text encoding (default: detected)."),
-    click.option("--endpoint", help="IMS base URL, e.g. https://ims.cn-north-4.myhuaweicloud.com."),
-    click.option("--region", help="Region name, e.g. cn-north-4 (gives the endpoint)."),
-    click.option("--profile", help="Profile in the credentials file (~/.huaweicloud/credentials)."),
-    click.option("--concurrency", type=int, help="Requests in flight.  [default: 8]"),
-    click.option(
-        "--rate",
-        type=float,
-        help="Ceiling on requests per second, retries included.  [default: 10]",
-    ),
+    _SHEET,
+    _ENCODING,
+    _ENDPOINT,
+    _REGION,
+    _PROFILE,
+    _CONCURRENCY,
+    _RATE,
     click.option("--max-attempts", type=int, help="Attempts per image.  [default: 5]"),
     click.option("--timeout", type=float, help="Seconds per attempt.  [default: 30]"),
     click.option(
@@ -150,11 +169,7 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
         help="Send only images failed or aborted in this earlier report.",
     ),
     click.option("--shard", help="K/N: run only shard K (0-based) of N, by a stable hash."),
-    click.option(
-        "--log-format",
-        type=click.Choice(["auto", "json", "console"]),
-        help="Logs on stderr.  [default: auto: console on a terminal, else JSON]",
-    ),
+    _LOG_FORMAT,
     click.option(
         "--ca-bundle",
         type=click.Path(dir_okay=False),
@@ -277,8 +292,8 @@ def validate_job(job_file: Path) -> None:
 
 @cli.command()
 @click.argument("manifest")
-@click.option("--sheet", help="Sheet of an .xlsx manifest (default: the first visible one).")
-@click.option("--encoding", help="Manifest text encoding (default: detected).")
+@_SHEET
+@_ENCODING
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -287,22 +302,12 @@ def validate_job(job_file: Path) -> None:
 @click.option(
     "--diff", is_flag=True, help="Read each image's current values; show before -> after."
 )
-@click.option("--endpoint", help="IMS base URL (for --diff).")
-@click.option("--region", help="Region name (for --diff).")
-@click.option("--profile", help="Profile in the credentials file (for --diff).")
-@click.option(
-    "--concurrency", type=int, default=8, show_default=True, help="GETs in flight (--diff)."
-)
-@click.option(
-    "--rate", type=float, default=10.0, show_default=True, help="GETs per second (--diff)."
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "json", "console"]),
-    default="auto",
-    show_default=True,
-    help="Logs on stderr.",
-)
+@_ENDPOINT
+@_REGION
+@_PROFILE
+@_CONCURRENCY
+@_RATE
+@_LOG_FORMAT
 def plan(
     manifest: str,
     sheet: str | None,
@@ -312,9 +317,9 @@ def plan(
     endpoint: str | None,
     region: str | None,
     profile: str | None,
-    concurrency: int,
-    rate: float,
-    log_format: str,
+    concurrency: int | None,
+    rate: float | None,
+    log_format: str | None,
 ) -> None:
     """Validate MANIFEST and print what a run would do; send nothing (no credentials needed).
 
@@ -329,7 +334,7 @@ def plan(
         from batch_ims.manifest import load_manifest
         from batch_ims.plan import print_diff, read_states, render_plan, write_invalid_report
 
-        logsetup.configure(log_format=log_format)
+        logsetup.configure(log_format=log_format or "auto")
         loaded = load_manifest(manifest, sheet=sheet, encoding=encoding)
         render_plan(loaded, sys.stdout)
         if report is not None:
@@ -345,7 +350,11 @@ def plan(
                 env=dict(os.environ), profile=profile, region=region, endpoint=url
             )
             transport = Transport(
-                endpoint=url, concurrency=concurrency, rate=rate, timeout_s=30.0, max_attempts=5
+                endpoint=url,
+                concurrency=concurrency or 8,
+                rate=rate or 10.0,
+                timeout_s=30.0,
+                max_attempts=5,
             )
             reads = asyncio.run(read_states(loaded.tasks, transport, auth))
             code = max(code, print_diff(reads, sys.stdout))

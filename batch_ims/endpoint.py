@@ -11,7 +11,7 @@ from batch_ims.errors import UsageError
 _EU_REGIONS = frozenset({"eu-west-101"})
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -35,7 +35,7 @@ def resolve_endpoint(endpoint: str | None, region: str | None) -> URL:
                 f"--endpoint {endpoint!r} is not an http(s) URL; expected e.g. "
                 "https://ims.cn-north-4.myhuaweicloud.com"
             )
-        if url.scheme == "http" and not _is_loopback(url.host):
+        if url.scheme == "http" and not is_loopback(url.host):
             raise UsageError(
                 f"--endpoint {endpoint!r} uses plain http to a non-loopback host; "
                 "use https (plain http is only allowed for 127.0.0.1, ::1 or localhost)"

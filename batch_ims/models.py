@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -102,3 +103,37 @@ class Outcome:
     finished_at: str = ""
     note: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+_second_text: tuple[int, str] = (-1, "")
+
+
+def utc_now_text() -> str:
+    """The UTC time with milliseconds, e.g. 2026-11-29T09:20:21.123Z (formatted once a second)."""
+    global _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second_text[0]:
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
+
+
+def unsent(
+    task: ImageTask | InvalidItem,
+    status: Status,
+    note: str,
+    *,
+    code: str = "",
+    message: str = "",
+) -> Outcome:
+    """The outcome of an image that was not sent (skipped, aborted, invalid)."""
+    return Outcome(
+        image_id=task.image_id,
+        status=status,
+        rows=task.rows,
+        ops=task.ops,
+        error_code=code,
+        error_message=message,
+        finished_at=utc_now_text(),
+        note=note,
+    )

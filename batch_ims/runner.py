@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import structlog
 
 from batch_ims.control import RunControl
-from batch_ims.models import ImageTask, Outcome, Status
-from batch_ims.send import Finished, utc_now_text
+from batch_ims.models import ImageTask, Outcome, Status, unsent, utc_now_text
+from batch_ims.send import Finished
 
 _log = structlog.get_logger("batch_ims")
 
@@ -32,14 +32,7 @@ class DispatchOptions:
 
 
 def aborted(task: ImageTask, note: str) -> Outcome:
-    return Outcome(
-        image_id=task.image_id,
-        status=Status.ABORTED,
-        rows=task.rows,
-        ops=task.ops,
-        finished_at=utc_now_text(),
-        note=note,
-    )
+    return unsent(task, Status.ABORTED, note)
 
 
 async def pause_until_stopped(stop_event: asyncio.Event, seconds: float) -> bool:

@@ -6,8 +6,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from batch_ims.models import ImageTask, Outcome, Status, ops_digest
-from batch_ims.send import utc_now_text
+from batch_ims.models import ImageTask, Outcome, Status, ops_digest, unsent
 from batch_ims.settings import Shard
 
 RETRYABLE_REPORT_STATUSES = frozenset({Status.FAILED.value, Status.ABORTED.value})
@@ -30,14 +29,7 @@ class Selection:
 
 
 def _skipped(task: ImageTask, note: str) -> Outcome:
-    return Outcome(
-        image_id=task.image_id,
-        status=Status.SKIPPED,
-        rows=task.rows,
-        ops=task.ops,
-        finished_at=utc_now_text(),
-        note=note,
-    )
+    return unsent(task, Status.SKIPPED, note)
 
 
 def select(

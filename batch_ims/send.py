@@ -12,7 +12,7 @@ from batch_ims.apierror import ApiError, parse_error
 from batch_ims.client import HttpResult, ImsClient, TransportError
 from batch_ims.control import RunControl
 from batch_ims.imagestate import mismatches, parse_image
-from batch_ims.models import ImageTask, Outcome, Status, ops_json
+from batch_ims.models import ImageTask, Outcome, Status, ops_json, utc_now_text
 from batch_ims.ratelimit import AdaptiveRate, Pacer
 from batch_ims.retry import RetryPolicy, is_retryable_status, is_throttle, parse_retry_after
 from batch_ims.stats import RunStats
@@ -223,16 +223,3 @@ class ImageSender:
             note=note,
         )
         return Finished(outcome)
-
-
-_second_text: tuple[int, str] = (-1, "")
-
-
-def utc_now_text() -> str:
-    """The UTC time with milliseconds, e.g. 2026-11-29T09:20:21.123Z (formatted once a second)."""
-    global _second_text
-    now = time.time()
-    second = int(now)
-    if second != _second_text[0]:
-        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"

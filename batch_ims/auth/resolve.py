@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import time
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from batch_ims.auth.base import Authenticator, Clock
 from batch_ims.auth.credfile import Profile, credentials_path, read_profile
 from batch_ims.auth.iam import PasswordIdentity
 from batch_ims.auth.token import IamPasswordAuthenticator, StaticTokenAuthenticator
+from batch_ims.endpoint import is_loopback
 from batch_ims.errors import AuthConfigError
 from batch_ims.logsetup import register_secret
 
@@ -66,15 +66,6 @@ def region_from_endpoint(endpoint: yarl.URL | None) -> str | None:
     return None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _iam_endpoint(env: Mapping[str, str], profile: Profile | None) -> yarl.URL:
     text = _get(env, base.ENV_IAM_ENDPOINT) or (profile.iam_endpoint if profile else None)
     if text is None:
@@ -82,7 +73,7 @@ def _iam_endpoint(env: Mapping[str, str], profile: Profile | None) -> yarl.URL:
     url = yarl.URL(text)
     if url.scheme == "https" and url.host:
         return url
-    if url.scheme == "http" and url.host and _is_loopback(url.host):
+    if url.scheme == "http" and url.host and is_loopback(url.host):
         return url
     raise AuthConfigError(
         f"{base.ENV_IAM_ENDPOINT} must be an https:// URL (plain http only for loopback): {text}"
