@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,19 +21,20 @@ import structlog
 from yarl import URL
 
 from batch_ims.auth import Authenticator, AuthFailedError, failure_hint, resolve_authenticator
+from batch_ims.client import make_ssl_context
 from batch_ims.control import RunControl, StopPolicy, StopReason
 from batch_ims.endpoint import resolve_endpoint
+from batch_ims.errors import UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest, load_manifest
-from batch_ims.models import ImageTask, InvalidItem, Outcome, Status, unsent
+from batch_ims.models import InvalidItem, Outcome, Status, unsent
 from batch_ims.output.events import ImageEvents, Progress, Recorder
 from batch_ims.output.journal import Journal, read_succeeded
 from batch_ims.output.report import ReportWriter, open_report, read_report_statuses
-from batch_ims.output.summary import Summary, write_summary
+from batch_ims.output.summary import Summary, touch_summary, write_summary
 from batch_ims.output.undo import UndoWriter
 from batch_ims.runner import Dispatcher, DispatchOptions, pause_until_stopped
 from batch_ims.selection import Selection, in_shard, select
-from batch_ims.send import Finished
 from batch_ims.session import Transport, open_sender
 from batch_ims.settings import RunSettings
 from batch_ims.state import StateStage
@@ -95,10 +96,23 @@ def load(settings: RunSettings) -> Manifest:
     return manifest
 
 
+def _check_tls(settings: RunSettings) -> None:
+    if settings.ca_bundle is None:
+        return
+    try:
+        make_ssl_context(ca_bundle=str(settings.ca_bundle), insecure=False)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"--ca-bundle {str(settings.ca_bundle)!r}: cannot load it as PEM CA certificates "
+            f"({exc.__class__.__name__}: {exc})"
+        ) from exc
+
+
 def _endpoint_and_auth(
     settings: RunSettings, environment: Environment
 ) -> tuple[URL, Authenticator]:
     """The endpoint (from --endpoint, --region, or the profile's region) and credentials."""
+    _check_tls(settings)
     if settings.endpoint is None and settings.region is None and settings.profile is not None:
         auth = resolve_authenticator(env=environment.env, profile=settings.profile, region=None)
         return resolve_endpoint(None, auth.region), auth
@@ -107,6 +121,28 @@ def _endpoint_and_auth(
         env=environment.env, profile=settings.profile, region=settings.region, endpoint=endpoint
     )
     return endpoint, auth
+
+
+def _check_distinct_paths(settings: RunSettings, prepared: _Prepared) -> None:
+    """No two of the run's files may be one file: a report must never overwrite a manifest."""
+    named = {
+        "the manifest": settings.manifest,
+        "--report": prepared.report_path,
+        "--journal": prepared.journal_path,
+        "--undo-manifest": settings.undo_manifest,
+        "--summary-json": settings.summary_json,
+        "--retry-failed-from": settings.retry_failed_from,
+    }
+    seen: dict[Path, str] = {}
+    for name, path in named.items():
+        if path is None:
+            continue
+        key = path.resolve()
+        if key in seen:
+            raise UsageError(
+                f"{seen[key]} and {name} are the same file ({path}); give each its own path"
+            )
+        seen[key] = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +190,10 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     journal = None
     if auth is not None and prepared.journal_path is not None:
         journal = Journal(prepared.journal_path, clock=time.monotonic)
+    _check_distinct_paths(settings, prepared)
+    if settings.summary_json is not None:
+        touch_summary(settings.summary_json)  # an unwritable path fails now, before sending
+    undo = UndoWriter(settings.undo_manifest) if settings.undo_manifest and auth else None
     report = open_report(prepared.report_path)
     stats = RunStats()
     progress = Progress(
@@ -198,9 +238,23 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
                 ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
                 insecure=settings.insecure,
             )
-            asyncio.run(
-                _send_all(settings, transport, auth, prepared, control, stats, recorder, progress)
-            )
+            try:
+                asyncio.run(
+                    _send_all(
+                        settings,
+                        transport,
+                        auth,
+                        prepared,
+                        control,
+                        stats,
+                        recorder,
+                        progress,
+                        undo,
+                    )
+                )
+            finally:
+                if undo is not None:
+                    undo.close()
     code = exit_code(control, stats)
     summary = Summary.build(
         stats=stats,
@@ -246,17 +300,18 @@ async def _send_all(
     stats: RunStats,
     recorder: Recorder,
     progress: Progress,
+    undo: UndoWriter | None,
 ) -> None:
     tasks = prepared.selection.send
-    stop_event = asyncio.Event()
-    undo = UndoWriter(settings.undo_manifest) if settings.undo_manifest is not None else None
+    signals = _Signals(asyncio.get_running_loop(), control)
     try:
         async with open_sender(
             transport,
             auth,
             stats=stats,
             control=control,
-            pause=lambda seconds: pause_until_stopped(stop_event, seconds),
+            pause=lambda seconds: pause_until_stopped(signals.stop_event, seconds),
+            stop_event=signals.stop_event,
         ) as sender:
             _log.info(
                 "run.started",
@@ -274,7 +329,19 @@ async def _send_all(
                     wide_layout=prepared.wide_layout,
                     undo=undo,
                 ).send
-            await _dispatch(send, tasks, settings, control, recorder, progress, stop_event)
+            dispatcher = Dispatcher(
+                send=send,
+                record=recorder.record,
+                control=control,
+                options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
+                stop_event=signals.stop_event,
+            )
+            signals.dispatcher = dispatcher
+            ticker = asyncio.create_task(_tick(progress, recorder, settings.progress_interval))
+            try:
+                await dispatcher.run(tasks)
+            finally:
+                ticker.cancel()
     except AuthFailedError as exc:
         control.stop(StopReason.AUTH)
         _log.error("auth.failed", error=str(exc))
@@ -289,50 +356,39 @@ async def _send_all(
                 )
             )
     finally:
-        if undo is not None:
-            undo.close()
+        signals.remove()
 
 
-async def _dispatch(
-    send: Callable[[ImageTask], Awaitable[Finished]],
-    tasks: list[ImageTask],
-    settings: RunSettings,
-    control: RunControl,
-    recorder: Recorder,
-    progress: Progress,
-    stop_event: asyncio.Event,
-) -> None:
-    dispatcher = Dispatcher(
-        send=send,
-        record=recorder.record,
-        control=control,
-        options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
-        stop_event=stop_event,
-    )
-    loop = asyncio.get_running_loop()
-    _install_signals(loop, control, dispatcher)
-    ticker = asyncio.create_task(_tick(progress, recorder, settings.progress_interval))
-    try:
-        await dispatcher.run(tasks)
-    finally:
-        ticker.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+class _Signals:
+    """SIGINT/SIGTERM for the whole sending phase, from before authentication on.
 
+    The first signal stops dispatching (in-flight requests get the grace period); a
+    second one cancels what is in flight at once. Either way every image is reported.
+    """
 
-def _install_signals(
-    loop: asyncio.AbstractEventLoop, control: RunControl, dispatcher: Dispatcher
-) -> None:
-    def on_signal(reason: StopReason) -> None:
-        if control.stop(reason):
+    def __init__(self, loop: asyncio.AbstractEventLoop, control: RunControl) -> None:
+        self._loop = loop
+        self._control = control
+        self.stop_event = asyncio.Event()
+        self.dispatcher: Dispatcher | None = None
+        self._previous = signal.getsignal(signal.SIGTERM)
+        loop.add_signal_handler(signal.SIGINT, self._on_signal, StopReason.SIGINT)
+        loop.add_signal_handler(signal.SIGTERM, self._on_signal, StopReason.SIGTERM)
+
+    def _on_signal(self, reason: StopReason) -> None:
+        if self._control.stop(reason):
             _log.warning("run.signal", signal=reason.value, action="stopping; in-flight may finish")
-            dispatcher.request_stop()
+            self.stop_event.set()
         else:
             _log.warning("run.signal", signal=reason.value, action="cancelling in-flight now")
-            dispatcher.cancel_in_flight()
+            self.stop_event.set()
+            if self.dispatcher is not None:
+                self.dispatcher.cancel_in_flight()
 
-    loop.add_signal_handler(signal.SIGINT, on_signal, StopReason.SIGINT)
-    loop.add_signal_handler(signal.SIGTERM, on_signal, StopReason.SIGTERM)
+    def remove(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._loop.remove_signal_handler(sig)
+        signal.signal(signal.SIGTERM, self._previous)  # asyncio leaves SIG_DFL behind
 
 
 async def _tick(progress: Progress, recorder: Recorder, interval_s: float) -> None:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from batch_ims import __version__
-from batch_ims.errors import BatchImsError, LockedError
+from batch_ims.errors import BatchImsError, LockedError, UsageError
 from batch_ims.exitcodes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,14 +49,16 @@ def guarded(func: Callable[[], int]) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return func()
-    except _Terminated:
-        _fail("terminated before anything was sent", ExitCode.SIGTERM)
     except LockedError as exc:
         _fail(str(exc), ExitCode.LOCKED)
     except BatchImsError as exc:
         _fail(str(exc), ExitCode.USAGE)
     except KeyboardInterrupt:
         _fail("interrupted", ExitCode.SIGINT)
+    except _Terminated:
+        _fail("terminated", ExitCode.SIGTERM)
+    except Exception as exc:  # a bug: one line, never a traceback shown to the user
+        _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", ExitCode.INTERNAL)
     return int(ExitCode.USAGE)
 
 
@@ -335,6 +337,8 @@ def plan(
         from batch_ims.plan import print_diff, read_states, render_plan, write_invalid_report
 
         logsetup.configure(log_format=log_format or "auto")
+        if report is not None and report.resolve() == Path(manifest).resolve():
+            raise UsageError(f"--report {str(report)!r} is the manifest itself; give another path")
         loaded = load_manifest(manifest, sheet=sheet, encoding=encoding)
         render_plan(loaded, sys.stdout)
         if report is not None:

@@ -57,7 +57,7 @@ class RunControl:
             self.last_auth_failure = outcome
             if self._auth_streak >= self.policy.auth_failure_limit and self.stop(StopReason.AUTH):
                 return StopReason.AUTH
-        elif outcome.status is Status.SUCCEEDED:
+        else:  # "in a row": any other answer breaks the streak
             self._auth_streak = 0
         if (
             self.finished >= self.policy.min_finished

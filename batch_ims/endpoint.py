@@ -29,13 +29,17 @@ def region_endpoint(region: str) -> URL:
 def resolve_endpoint(endpoint: str | None, region: str | None) -> URL:
     """The IMS base URL. Plain http is refused unless the host is loopback."""
     if endpoint:
-        url = URL(endpoint.rstrip("/"))
-        if url.scheme not in ("http", "https") or not url.host:
+        try:
+            url = URL(endpoint.rstrip("/"))
+            host = url.host
+        except ValueError as exc:
+            raise UsageError(f"--endpoint {endpoint!r} is not a valid URL ({exc})") from exc
+        if url.scheme not in ("http", "https") or not host:
             raise UsageError(
                 f"--endpoint {endpoint!r} is not an http(s) URL; expected e.g. "
                 "https://ims.cn-north-4.myhuaweicloud.com"
             )
-        if url.scheme == "http" and not is_loopback(url.host):
+        if url.scheme == "http" and not is_loopback(host):
             raise UsageError(
                 f"--endpoint {endpoint!r} uses plain http to a non-loopback host; "
                 "use https (plain http is only allowed for 127.0.0.1, ::1 or localhost)"

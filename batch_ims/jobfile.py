@@ -16,7 +16,7 @@ from typing import Any
 from batch_ims.errors import UsageError
 from batch_ims.settings import PATH_SETTINGS, RunSettings, Shard
 
-_NOT_IN_JOB_FILES = frozenset({"verbose"})
+_NOT_IN_JOB_FILES: frozenset[str] = frozenset()
 _FIELD_TYPES = typing.get_type_hints(RunSettings)
 
 

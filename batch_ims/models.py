@@ -102,6 +102,8 @@ class Outcome:
     duration_ms: int = 0
     finished_at: str = ""
     note: str = ""
+    holds: bool = False  # the image is known to hold the manifest's values (journal: done)
+    task_digest: str = ""  # digest of the manifest's ops when `ops` were reduced before sending
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -125,6 +127,7 @@ def unsent(
     *,
     code: str = "",
     message: str = "",
+    holds: bool = False,
 ) -> Outcome:
     """The outcome of an image that was not sent (skipped, aborted, invalid)."""
     return Outcome(
@@ -136,4 +139,5 @@ def unsent(
         error_message=message,
         finished_at=utc_now_text(),
         note=note,
+        holds=holds,
     )

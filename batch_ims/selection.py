@@ -28,8 +28,8 @@ class Selection:
     skipped: list[Outcome]
 
 
-def _skipped(task: ImageTask, note: str) -> Outcome:
-    return unsent(task, Status.SKIPPED, note)
+def _skipped(task: ImageTask, note: str, *, holds: bool = False) -> Outcome:
+    return unsent(task, Status.SKIPPED, note, holds=holds)
 
 
 def select(
@@ -51,7 +51,9 @@ def select(
                 )
                 continue
         if journal_done is not None and journal_done.get(task.image_id) == ops_digest(task.ops):
-            skipped.append(_skipped(task, "already succeeded with the same ops (journal)"))
+            skipped.append(
+                _skipped(task, "already succeeded with the same ops (journal)", holds=True)
+            )
             continue
         send.append(task)
     return Selection(send, skipped)

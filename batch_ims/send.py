@@ -109,6 +109,8 @@ class ImageSender:
         while True:
             attempt += 1
             await self._pacer.acquire()
+            if self._control.stopping:  # stopped while waiting for a slot: do not send
+                return Exchange(None, None, None, attempt - 1, lost_answer, True)
             sent = self._clock()
             try:
                 result = await call()
@@ -177,6 +179,22 @@ class ImageSender:
 
     def failed(self, task: ImageTask, started: float, exchange: Exchange) -> Finished:
         """The outcome of an exchange that did not succeed."""
+        if exchange.stopped and exchange.result is None:
+            note = "not sent: the run stopped first"
+            if exchange.attempts:
+                note = "run stopped before the next retry"
+                if exchange.lost_answer:
+                    note += "; an earlier attempt got no answer and may have been applied"
+            transport = exchange.transport
+            return self.finish(
+                task,
+                started,
+                exchange,
+                Status.ABORTED,
+                code=transport.kind if transport else "",
+                message=transport.detail if transport else "",
+                note=note,
+            )
         if exchange.transport is not None:
             transport = exchange.transport
             return self.finish(
@@ -206,6 +224,7 @@ class ImageSender:
         code: str = "",
         message: str = "",
         note: str = "",
+        holds: bool = False,
     ) -> Finished:
         result = exchange.result if exchange is not None else None
         outcome = Outcome(
@@ -221,5 +240,6 @@ class ImageSender:
             duration_ms=int((self._clock() - started) * 1000),
             finished_at=utc_now_text(),
             note=note,
+            holds=holds,
         )
         return Finished(outcome)

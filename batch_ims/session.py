@@ -6,12 +6,14 @@ prepared once, the shared pacer and the sender with its retry policy.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 import structlog
 from yarl import URL
 
@@ -46,8 +48,13 @@ async def open_sender(
     stats: RunStats,
     control: RunControl,
     pause: Pause,
+    stop_event: asyncio.Event | None = None,
 ) -> AsyncIterator[ImageSender]:
-    """Open the session, prepare auth (may raise AuthFailedError), yield the sender."""
+    """Open the session, prepare auth (may raise AuthFailedError), yield the sender.
+
+    Setting `stop_event` while authentication is under way abandons it: the sender is
+    still yielded, and the caller's dispatcher reports every image as not sent.
+    """
     ssl_context = make_ssl_context(ca_bundle=transport.ca_bundle, insecure=transport.insecure)
     if transport.insecure:
         _log.warning(
@@ -58,7 +65,7 @@ async def open_sender(
     async with make_session(
         concurrency=transport.concurrency, ssl_context=ssl_context, timeout_s=transport.timeout_s
     ) as session:
-        await auth.prepare(session)
+        await _prepare_unless_stopped(auth, session, stop_event)
         rate = AdaptiveRate(RatePolicy(ceiling=transport.rate), time.monotonic)
         yield ImageSender(
             client=ImsClient(session, transport.endpoint, auth),
@@ -74,3 +81,22 @@ async def open_sender(
             pause=pause,
             rand=random.random,
         )
+
+
+async def _prepare_unless_stopped(
+    auth: Authenticator, session: aiohttp.ClientSession, stop_event: asyncio.Event | None
+) -> None:
+    if stop_event is None:
+        await auth.prepare(session)
+        return
+    preparing = asyncio.create_task(auth.prepare(session))
+    stopped = asyncio.create_task(stop_event.wait())
+    try:
+        await asyncio.wait({preparing, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not preparing.done():
+        preparing.cancel()
+        await asyncio.gather(preparing, return_exceptions=True)
+        return
+    preparing.result()

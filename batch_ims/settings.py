@@ -120,6 +120,9 @@ def build_settings(values: dict[str, Any], *, now: datetime) -> RunSettings:
             merged[name] = Path(expand_template(str(merged[name]), now))
     for name in PATH_SETTINGS:
         if merged.get(name) is not None:
+            if "\x00" in str(merged[name]):
+                option = "--" + name.replace("_", "-")
+                raise UsageError(f"{option}: a path may not contain a NUL character")
             merged[name] = Path(merged[name])
     if isinstance(merged.get("shard"), str):
         merged["shard"] = Shard.parse(merged["shard"])

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from batch_ims.imagestate import op_holds
-from batch_ims.models import ImageTask, Op, Status
+from batch_ims.models import ImageTask, Op, Status, ops_digest
 from batch_ims.send import Finished, ImageSender
 
 
@@ -57,10 +57,16 @@ class StateStage:
             kept = tuple(op for op in ops if not op_holds(image, op))
             if not kept:
                 note = "unchanged: every value already holds"
-                return self._sender.finish(task, started, exchange, Status.SKIPPED, note=note)
+                return self._sender.finish(
+                    task, started, exchange, Status.SKIPPED, note=note, holds=True
+                )
             ops = kept
         sent = dataclasses.replace(task, ops=ops)
         finished = await self._sender.send(sent)
-        if self._undo is not None and finished.outcome.status is Status.SUCCEEDED:
+        outcome = finished.outcome
+        if self._undo is not None and outcome.http_status == 200:  # applied, verified or not
             self._undo.add(sent, image)
+        if ops != task.ops:  # the journal must recognise the manifest's ops on --resume
+            outcome = dataclasses.replace(outcome, task_digest=ops_digest(task.ops))
+            finished = dataclasses.replace(finished, outcome=outcome)
         return finished

@@ -110,3 +110,14 @@ def test_threshold_after_a_signal_keeps_the_signal_as_reason() -> None:
 
     assert reason is None
     assert control.reason is StopReason.SIGTERM
+
+
+def test_any_other_answer_between_auth_failures_breaks_the_streak() -> None:
+    control = RunControl(StopPolicy(auth_failure_limit=3))
+    for _ in range(2):
+        control.observe(_outcome(Status.FAILED), auth_failure=True)
+    control.observe(_outcome(Status.FAILED), auth_failure=False)  # e.g. a 404
+    reasons = [control.observe(_outcome(Status.FAILED), auth_failure=True) for _ in range(2)]
+
+    assert reasons == [None, None]
+    assert control.reason is None

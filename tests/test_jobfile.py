@@ -109,7 +109,7 @@ def test_unknown_key_is_a_usage_error_naming_key_and_file(tmp_path: Path) -> Non
     assert str(job) in str(caught.value)
 
 
-@pytest.mark.parametrize("key", ["max_attempts", "verbose", "job"])
+@pytest.mark.parametrize("key", ["max_attempts", "job"])
 def test_keys_not_spelled_as_job_options_are_unknown(tmp_path: Path, key: str) -> None:
     job = _job(tmp_path, f"{key} = 1\n")
 
@@ -166,3 +166,9 @@ def test_bad_shard_in_a_job_file_is_a_usage_error(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="--shard '3/3'"):
         build_settings(load_job(job), now=NOW)
+
+
+def test_every_run_option_is_a_job_key_verbose_included(tmp_path: Path) -> None:
+    job = _job(tmp_path, 'manifest = "m.csv"\nverbose = true\n')
+
+    assert load_job(job)["verbose"] is True

@@ -36,7 +36,13 @@ class FakeClock:
 
 
 def _outcome(
-    image_id: str, status: Status, ops: tuple[Op, ...] = OPS, http_status: int | None = 200
+    image_id: str,
+    status: Status,
+    ops: tuple[Op, ...] = OPS,
+    http_status: int | None = 200,
+    *,
+    holds: bool = False,
+    task_digest: str = "",
 ) -> Outcome:
     return Outcome(
         image_id=image_id,
@@ -45,6 +51,8 @@ def _outcome(
         ops=ops,
         http_status=http_status,
         finished_at="2024-03-15T08:15:00.00Z",
+        holds=holds,
+        task_digest=task_digest,
     )
 
 
@@ -95,6 +103,7 @@ def test_journal_line_holds_id_digest_status_http_status_and_time(
         "image_id": "a",
         "digest": ops_digest(OPS),
         "status": "succeeded",
+        "holds": True,
         "http_status": 200,
         "at": "2024-03-15T08:15:00.00Z",
     }
@@ -123,10 +132,28 @@ def test_fsync_happens_once_sync_every_s_has_passed(
     assert synced == [101.0, 102.1, 102.1]  # the last one is close()
 
 
-def test_read_succeeded_counts_skipped_as_done(tmp_path: Path) -> None:
+def test_read_succeeded_counts_a_skip_that_holds_the_values_as_done(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     journal = Journal(path, clock=FakeClock())
-    journal.write(_outcome("a", Status.SKIPPED))
+    journal.write(_outcome("a", Status.SKIPPED, holds=True))  # unchanged, or done per journal
+    journal.close()
+
+    assert read_succeeded(path) == {"a": ops_digest(OPS)}
+
+
+def test_a_skip_that_says_nothing_about_the_image_is_not_done(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = Journal(path, clock=FakeClock())
+    journal.write(_outcome("a", Status.SKIPPED, http_status=None))  # e.g. --retry-failed-from
+    journal.close()
+
+    assert read_succeeded(path) == {}
+
+
+def test_the_digest_of_the_manifest_ops_wins_over_the_reduced_ops_sent(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = Journal(path, clock=FakeClock())
+    journal.write(_outcome("a", Status.SUCCEEDED, OTHER_OPS, task_digest=ops_digest(OPS)))
     journal.close()
 
     assert read_succeeded(path) == {"a": ops_digest(OPS)}

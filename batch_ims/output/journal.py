@@ -63,8 +63,9 @@ class Journal:
             return
         line = {
             "image_id": outcome.image_id,
-            "digest": ops_digest(outcome.ops),
+            "digest": outcome.task_digest or ops_digest(outcome.ops),
             "status": outcome.status.value,
+            "holds": outcome.holds or outcome.status is Status.SUCCEEDED,
             "http_status": outcome.http_status,
             "at": outcome.finished_at,
         }
@@ -92,8 +93,10 @@ class Journal:
 def read_succeeded(path: Path) -> dict[str, str]:
     """image_id -> ops digest of its latest success in the journal (for --resume).
 
-    `skipped` (already right) counts as done; a later `failed` line cancels an earlier
-    success. A torn last
+    Done means `holds`: the image succeeded, or was found already holding the values
+    (`--skip-unchanged`), or was skipped because an earlier journal said so. Other skips
+    (dry run, --retry-failed-from) say nothing about the image. A later `failed` line
+    cancels an earlier success. A torn last
     line (the process was killed mid-write) and unrelated lines are ignored.
     """
     done: dict[str, str] = {}
@@ -112,9 +115,8 @@ def read_succeeded(path: Path) -> dict[str, str]:
             if not isinstance(entry, dict) or "image_id" not in entry:
                 continue
             image_id = str(entry["image_id"])
-            status = entry.get("status")
-            if status in (Status.SUCCEEDED.value, Status.SKIPPED.value):
+            if entry.get("holds", entry.get("status") == Status.SUCCEEDED.value):
                 done[image_id] = str(entry.get("digest", ""))
-            elif status == Status.FAILED.value:
+            elif entry.get("status") == Status.FAILED.value:
                 done.pop(image_id, None)
     return done

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -185,7 +186,16 @@ def read_report_statuses(path: Path) -> dict[str, str]:
                 statuses[str(values[id_col]).lstrip("'")] = str(values[status_col])
         else:
             raise UsageError(f"report {str(path)!r}: unknown extension; use .csv, .jsonl or .xlsx")
-    except (OSError, KeyError, ValueError, StopIteration) as exc:
+    except (
+        OSError,
+        KeyError,
+        ValueError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        StopIteration,
+        zipfile.BadZipFile,
+    ) as exc:
         raise UsageError(
             f"report {str(path)!r}: cannot read it as a batch-ims report ({exc})"
         ) from exc

@@ -68,6 +68,15 @@ class Summary:
         )
 
 
+def touch_summary(path: Path) -> None:
+    """Create the summary file (empty) now, so that a bad path fails before anything is sent."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError as exc:
+        raise UsageError(f"--summary-json {str(path)!r}: cannot write: {exc.strerror}") from exc
+
+
 def write_summary(path: Path, summary: Summary) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
