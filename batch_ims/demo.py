@@ -56,9 +56,6 @@ def run_demo(out: Path) -> ExitCode:
             },
             now=datetime.now(UTC),
         )
-        for stale in (settings.journal,):
-            if stale is not None and stale.exists():
-                stale.unlink()
         code = run_pipeline(settings, process_environment(env))
     sys.stdout.write(
         f"demo: manifest {manifest}\n"
