@@ -66,6 +66,16 @@ def _serialize(event_dict: Any, **_: Any) -> str:
     return _JSON.encode(event_dict)
 
 
+class _ClearLine:
+    """Start each console line by clearing the terminal line (the progress bar redraws)."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
+        return "\r\x1b[K" + str(self._renderer(logger, name, event_dict))
+
+
 def configured_format() -> str | None:
     """ "json" or "console" once `configure` ran, else None."""
     return _configured_format
@@ -90,6 +100,8 @@ def configure(
         renderer = structlog.processors.JSONRenderer(serializer=_serialize)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        if out.isatty():
+            renderer = _ClearLine(renderer)
     level = logging.DEBUG if verbose else logging.INFO
     structlog.configure(
         processors=[
