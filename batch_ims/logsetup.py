@@ -14,6 +14,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from batch_ims.models import utc_now_text
+
 _SECRET_KEYS = ("secret", "password", "token", "authorization", "sk", "signature")
 _registered: set[str] = set()
 _configured_format: str | None = None
@@ -66,6 +68,12 @@ def _serialize(event_dict: Any, **_: Any) -> str:
     return _JSON.encode(event_dict)
 
 
+def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """UTC ISO time with milliseconds; the date part is formatted once a second."""
+    event_dict["timestamp"] = utc_now_text()
+    return event_dict
+
+
 class _ClearLine:
     """Start each console line by clearing the terminal line (the progress bar redraws)."""
 
@@ -106,7 +114,7 @@ def configure(
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _timestamp,
             _redact,
             renderer,
         ],
