@@ -1,4 +1,4 @@
-"""Transport helpers for end-to-end tests: a private CA made with the `openssl` command, any
+"""Transport helpers for end-to-end tests: a private CA made with the `cryptography` package, any
 aiohttp app (the emulator's among them) served over HTTP or HTTPS from a background thread, and
 the real CLI run with its peak memory measured."""
 
@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-import shutil
 import signal
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -18,36 +16,20 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from batch_ims.emulator.app import Emulator
 from batch_ims.emulator.config import EmulatorConfig
 from tests.e2e.harness import AK, SK
-
-OPENSSL = shutil.which("openssl")
-
-_CONFIG = """\
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = placeholder
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:{ip}
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid, issuer
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,35 +41,62 @@ class CertFiles:
     key: Path
 
 
-def _openssl(*args: str) -> None:
-    if OPENSSL is None:
-        raise RuntimeError("the openssl command is needed to make test certificates")
-    subprocess.run([OPENSSL, *args], check=True, capture_output=True, timeout=30)
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def make_certificates(folder: Path, *, ip: str = "127.0.0.1") -> CertFiles:
     """A self-signed CA and a server certificate for `ip` signed by it (EC P-256, 2 days)."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "openssl.cnf"
-    config.write_text(_CONFIG.format(ip=ip), encoding="utf-8")
-    ca, ca_key = folder / "ca.pem", folder / "ca.key"
-    cert, key, csr = folder / "server.pem", folder / "server.key", folder / "server.csr"
-    new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    _openssl(
-        "req", "-x509", *new_key, "-config", str(config), "-extensions", "ca",
-        "-subj", "/CN=batch-ims e2e test CA", "-days", "2",
-        "-keyout", str(ca_key), "-out", str(ca),
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "batch-ims e2e test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
     )  # fmt: skip
-    _openssl(
-        "req", "-new", *new_key, "-config", str(config), "-subj", f"/CN={ip}",
-        "-keyout", str(key), "-out", str(csr),
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address(ip))]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
     )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-set_serial", "0x" + os.urandom(8).hex(), "-days", "2",
-        "-extfile", str(config), "-extensions", "server", "-out", str(cert),
-    )  # fmt: skip
-    return CertFiles(ca=ca, cert=cert, key=key)
+    files = CertFiles(ca=folder / "ca.pem", cert=folder / "server.pem", key=folder / "server.key")
+    files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(_pem_key(key))
+    return files
 
 
 def server_context(certs: CertFiles) -> ssl.SSLContext:
