@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,34 +14,22 @@ from batch_ims.emulator import (
     EmulatorConfig,
     RunningEmulator,
     generated_image_id,
-    start_emulator,
 )
+from tests.conftest import Serve
 
 JSON = {"Content-Type": "application/json;charset=UTF-8"}
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
 
-Serve = Callable[..., Awaitable[RunningEmulator]]
-
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    started: list[RunningEmulator] = []
+def serve(serve: Serve) -> Serve:
+    """The shared `serve`, with the wall clock fixed at T0 unless a test gives its own."""
 
     async def _serve(config: EmulatorConfig, **kwargs: Any) -> RunningEmulator:
         kwargs.setdefault("clock", lambda: T0)
-        running = await start_emulator(config, **kwargs)
-        started.append(running)
-        return running
+        return await serve(config, **kwargs)
 
-    yield _serve
-    for running in started:
-        await running.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
+    return _serve
 
 
 async def _patch(

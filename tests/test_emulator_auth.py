@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -19,8 +19,8 @@ from batch_ims.emulator import (
     EmulatorConfig,
     RunningEmulator,
     generated_image_id,
-    start_emulator,
 )
+from tests.conftest import Serve  # the `serve` and `session` fixtures live there
 
 T0 = 1_750_000_000.0
 AK, SK = "AKEMULATORTEST", "sk-emulator-secret"
@@ -36,29 +36,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-Serve = Callable[..., Awaitable[RunningEmulator]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    started: list[RunningEmulator] = []
-
-    async def _serve(config: EmulatorConfig, **kwargs: Any) -> RunningEmulator:
-        running = await start_emulator(config, **kwargs)
-        started.append(running)
-        return running
-
-    yield _serve
-    for running in started:
-        await running.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def _keys_config(**knobs: Any) -> EmulatorConfig:

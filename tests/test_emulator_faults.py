@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import aiohttp
 import pytest
 
-from batch_ims.emulator import EmulatorConfig, RunningEmulator, generated_image_id, start_emulator
+from batch_ims.emulator import EmulatorConfig, RunningEmulator, generated_image_id
 from batch_ims.emulator.faults import Fault, FaultDice, TokenBucket
+from tests.conftest import Serve  # the `serve` and `session` fixtures live there
 
 IMAGE = generated_image_id(0)
 JSON = {"Content-Type": "application/json"}
@@ -24,29 +23,6 @@ class Monotonic:
 
     def __call__(self) -> float:
         return self.now
-
-
-Serve = Callable[..., Awaitable[RunningEmulator]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    started: list[RunningEmulator] = []
-
-    async def _serve(config: EmulatorConfig, **kwargs: Any) -> RunningEmulator:
-        running = await start_emulator(config, **kwargs)
-        started.append(running)
-        return running
-
-    yield _serve
-    for running in started:
-        await running.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def _patch(
