@@ -30,7 +30,12 @@ from batch_ims.manifest import Manifest, load_manifest
 from batch_ims.models import InvalidItem, Outcome, Status, unsent
 from batch_ims.output.events import ImageEvents, Progress, Recorder
 from batch_ims.output.journal import Journal, read_succeeded
-from batch_ims.output.report import ReportWriter, open_report, read_report_statuses
+from batch_ims.output.report import (
+    ReportWriter,
+    check_report_path,
+    open_report,
+    read_report_statuses,
+)
 from batch_ims.output.summary import Summary, touch_summary, write_summary
 from batch_ims.output.undo import UndoWriter
 from batch_ims.runner import Dispatcher, DispatchOptions, pause_until_stopped
@@ -112,7 +117,6 @@ def _endpoint_and_auth(
     settings: RunSettings, environment: Environment
 ) -> tuple[URL, Authenticator]:
     """The endpoint (from --endpoint, --region, or the profile's region) and credentials."""
-    _check_tls(settings)
     if settings.endpoint is None and settings.region is None and settings.profile is not None:
         auth = resolve_authenticator(env=environment.env, profile=settings.profile, region=None)
         return resolve_endpoint(None, auth.region), auth
@@ -123,12 +127,35 @@ def _endpoint_and_auth(
     return endpoint, auth
 
 
-def _check_distinct_paths(settings: RunSettings, prepared: _Prepared) -> None:
+@dataclass(frozen=True, slots=True)
+class OutputPaths:
+    report: Path
+    journal: Path | None
+
+
+def output_paths(settings: RunSettings, now: datetime) -> OutputPaths:
+    """The report (default: timestamped in the working directory) and the journal (default:
+    beside the report; none for a dry run)."""
+    report = settings.report or default_report_path(now)
+    journal = settings.journal
+    if journal is None and not settings.dry_run:
+        journal = report.with_name(report.name + ".journal.jsonl")
+    return OutputPaths(report, journal)
+
+
+def check_offline(settings: RunSettings, paths: OutputPaths) -> None:
+    """Everything about the run's own files that can be refused before anything is opened."""
+    check_report_path(paths.report)
+    _check_distinct_paths(settings, paths)
+    _check_tls(settings)
+
+
+def _check_distinct_paths(settings: RunSettings, paths: OutputPaths) -> None:
     """No two of the run's files may be one file: a report must never overwrite a manifest."""
     named = {
         "the manifest": settings.manifest,
-        "--report": prepared.report_path,
-        "--journal": prepared.journal_path,
+        "--report": paths.report,
+        "--journal": paths.journal,
         "--undo-manifest": settings.undo_manifest,
         "--summary-json": settings.summary_json,
         "--retry-failed-from": settings.retry_failed_from,
@@ -157,23 +184,19 @@ class _Prepared:
     wide_layout: bool
 
 
-def _prepare(settings: RunSettings, manifest: Manifest, now: datetime) -> _Prepared:
+def _prepare(settings: RunSettings, manifest: Manifest, paths: OutputPaths) -> _Prepared:
     earlier = None
     if settings.retry_failed_from is not None:
         earlier = read_report_statuses(settings.retry_failed_from)
-    report_path = settings.report or default_report_path(now)
-    journal_path = settings.journal
-    if journal_path is None and not settings.dry_run:
-        journal_path = report_path.with_name(report_path.name + ".journal.jsonl")
-    done = read_succeeded(journal_path) if settings.resume and journal_path else None
+    done = read_succeeded(paths.journal) if settings.resume and paths.journal else None
     tasks = [t for t in manifest.tasks if in_shard(t.image_id, settings.shard)]
     invalid = [i for i in manifest.invalid if in_shard(i.image_id, settings.shard)]
     return _Prepared(
         selection=select(tasks, earlier_report=earlier, journal_done=done),
         invalid=invalid,
         images=len(tasks) + len(invalid),
-        report_path=report_path,
-        journal_path=journal_path,
+        report_path=paths.report,
+        journal_path=paths.journal,
         wide_layout=manifest.layout == "wide",
     )
 
@@ -185,16 +208,21 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     endpoint = None
     if not settings.dry_run:
         endpoint, auth = _endpoint_and_auth(settings, environment)
+    paths = output_paths(settings, now)
+    check_offline(settings, paths)
     manifest = load(settings)
-    prepared = _prepare(settings, manifest, now)
+    prepared = _prepare(settings, manifest, paths)
+    # files are opened only now, every check passed: the journal first (its lock), the
+    # report last, so that a refused run truncates nothing
     journal = None
-    if auth is not None and prepared.journal_path is not None:
-        journal = Journal(prepared.journal_path, clock=time.monotonic)
-    _check_distinct_paths(settings, prepared)
+    if auth is not None and paths.journal is not None:
+        journal = Journal(paths.journal, clock=time.monotonic)
     if settings.summary_json is not None:
         touch_summary(settings.summary_json)  # an unwritable path fails now, before sending
-    undo = UndoWriter(settings.undo_manifest) if settings.undo_manifest and auth else None
-    report = open_report(prepared.report_path)
+    undo = None
+    if settings.undo_manifest is not None and auth is not None:
+        undo = UndoWriter(settings.undo_manifest, append=settings.resume)
+    report = open_report(paths.report)
     stats = RunStats()
     progress = Progress(
         total=prepared.images,

@@ -272,11 +272,14 @@ def validate_job(job_file: Path) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
+        from batch_ims.app import check_offline, output_paths
         from batch_ims.manifest import load_manifest
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format="auto")
-        settings = build_settings(_settings_values(None, job_file, {}), now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        settings = build_settings(_settings_values(None, job_file, {}), now=now)
+        check_offline(settings, output_paths(settings, now))  # the checks `run` makes first
         manifest = load_manifest(
             settings.manifest, sheet=settings.sheet, encoding=settings.encoding
         )
@@ -337,6 +340,10 @@ def plan(
         from batch_ims.plan import print_diff, read_states, render_plan, write_invalid_report
 
         logsetup.configure(log_format=log_format or "auto")
+        in_flight = 8 if concurrency is None else concurrency
+        per_second = 10.0 if rate is None else rate
+        if in_flight < 1 or not (0 < per_second < float("inf")):
+            raise UsageError("--concurrency must be at least 1 and --rate a number above 0")
         if report is not None and report.resolve() == Path(manifest).resolve():
             raise UsageError(f"--report {str(report)!r} is the manifest itself; give another path")
         loaded = load_manifest(manifest, sheet=sheet, encoding=encoding)
@@ -355,8 +362,8 @@ def plan(
             )
             transport = Transport(
                 endpoint=url,
-                concurrency=concurrency or 8,
-                rate=rate or 10.0,
+                concurrency=in_flight,
+                rate=per_second,
                 timeout_s=30.0,
                 max_attempts=5,
             )

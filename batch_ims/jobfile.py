@@ -53,6 +53,8 @@ def load_job(path: Path) -> dict[str, Any]:
         raise UsageError(f"job file {str(path)!r} does not exist") from exc
     except OSError as exc:
         raise UsageError(f"job file {str(path)!r}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"job file {str(path)!r}: not UTF-8 text (TOML files are UTF-8)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"job file {str(path)!r}: not valid TOML: {exc}") from exc
     known = {f.name for f in dataclasses.fields(RunSettings)} - _NOT_IN_JOB_FILES

@@ -116,6 +116,7 @@ def configure(
             structlog.processors.add_log_level,
             _timestamp,
             _redact,
+            structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -135,5 +135,6 @@ def print_diff(reads: list[_Read], out: TextIO) -> ExitCode:
             failed = True
             out.write(f"{read.task.image_id}: {read.error}\n")
         else:
+            failed = failed or read.image is None  # not found: the run would get a 404
             render_diff(read.task, read.image, out)
     return ExitCode.SOME_FAILED if failed else ExitCode.OK

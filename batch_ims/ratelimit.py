@@ -123,6 +123,7 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._next = clock()
+        self._hold_until = float("-inf")
         self._seen_decreases = rate.decreases
         self.generation = 0
 
@@ -130,7 +131,7 @@ class Pacer:
         if self._rate.decreases != self._seen_decreases:
             self._seen_decreases = self._rate.decreases
             self.generation += 1
-            self._next = self._clock() + 1.0 / self._rate.current
+            self._next = max(self._hold_until, self._clock() + 1.0 / self._rate.current)
 
     def reserve(self) -> float:
         """Reserve the next slot; returns how long the caller must wait for it."""
@@ -147,7 +148,8 @@ class Pacer:
 
     def push_back(self, seconds: float) -> None:
         """Nobody sends for `seconds` from now (a Retry-After that applies to all)."""
-        self._next = max(self._next, self._clock() + seconds)
+        self._hold_until = max(self._hold_until, self._clock() + seconds)
+        self._next = max(self._next, self._hold_until)
 
     async def acquire(self) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Reauthenticator(Protocol):
 class Finished:
     outcome: Outcome
     auth_failure: bool = False
+    may_have_applied: bool = False  # a PATCH was accepted, or one got no answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,12 @@ class ImageSender:
         started = self._clock()
         body = ops_json(task.ops).encode("utf-8")
         exchange = await self.exchange(lambda: self._client.patch_image(task.image_id, body))
+        finished = await self._conclude(task, started, exchange)
+        if exchange.ok or exchange.lost_answer:
+            finished = dataclasses.replace(finished, may_have_applied=True)
+        return finished
+
+    async def _conclude(self, task: ImageTask, started: float, exchange: Exchange) -> Finished:
         result = exchange.result
         if exchange.ok and result is not None:
             return self._succeeded(task, started, exchange, result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -69,7 +69,7 @@ async def open_sender(
         rate = AdaptiveRate(RatePolicy(ceiling=transport.rate), time.monotonic)
         yield ImageSender(
             client=ImsClient(session, transport.endpoint, auth),
-            pacer=Pacer(rate, time.monotonic),
+            pacer=Pacer(rate, time.monotonic, sleep=_stoppable(pause)),
             rate=rate,
             options=SendOptions(
                 policy=RetryPolicy(max_attempts=transport.max_attempts), verify=transport.verify
@@ -100,3 +100,12 @@ async def _prepare_unless_stopped(
         await asyncio.gather(preparing, return_exceptions=True)
         return
     preparing.result()
+
+
+def _stoppable(pause: Pause) -> Callable[[float], Awaitable[None]]:
+    """The pacer's sleep, cut short when the run stops (the sender then sends nothing)."""
+
+    async def sleep(seconds: float) -> None:
+        await pause(seconds)
+
+    return sleep

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +98,10 @@ def _check_ranges(values: dict[str, Any]) -> None:
         ("progress_interval", values["progress_interval"] > 0, "a number of seconds above 0"),
         ("log_format", values["log_format"] in LOG_FORMATS, "one of " + ", ".join(LOG_FORMATS)),
     ]
+    for name in ("rate", "timeout", "max_failure_rate", "grace", "progress_interval"):
+        if not math.isfinite(values[name]):
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} {values[name]!r}: expected a finite number")
     for name, ok, valid in checks:
         if not ok:
             option = "--" + name.replace("_", "-")

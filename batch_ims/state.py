@@ -7,6 +7,7 @@ of a successful image to the undo manifest.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
@@ -62,9 +63,14 @@ class StateStage:
                 )
             ops = kept
         sent = dataclasses.replace(task, ops=ops)
-        finished = await self._sender.send(sent)
+        try:
+            finished = await self._sender.send(sent)
+        except asyncio.CancelledError:  # cut off in flight: it may have been applied
+            if self._undo is not None:
+                self._undo.add(sent, image)
+            raise
         outcome = finished.outcome
-        if self._undo is not None and outcome.http_status == 200:  # applied, verified or not
+        if self._undo is not None and finished.may_have_applied:
             self._undo.add(sent, image)
         if ops != task.ops:  # the journal must recognise the manifest's ops on --resume
             outcome = dataclasses.replace(outcome, task_digest=ops_digest(task.ops))

@@ -197,7 +197,7 @@ def test_plan_diff_prints_before_and_after_per_attribute_and_sends_no_patch(
         counts = dict(running.emulator.request_counts)
         state = copy.deepcopy(running.emulator.images)
 
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 1, result.stderr[-2000:]  # MISSING is not found: a run would 404
     diff = result.stdout[result.stdout.index(f"{ids[0]} (") :].splitlines()
     assert diff == [
         f"{ids[0]} (image-00000):",

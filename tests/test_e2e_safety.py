@@ -215,3 +215,122 @@ def test_sigterm_while_signing_in_reports_every_image_aborted(tmp_path: Path) ->
     }
     assert patches == 0
     assert PROJECT not in exited.stderr  # no project was ever resolved
+
+
+def test_a_journal_path_equal_to_the_manifest_leaves_the_manifest_untouched(
+    tmp_path: Path,
+) -> None:
+    manifest = _manifest(tmp_path, 3)
+    before = manifest.read_bytes()
+    with emulator(images=3) as running:
+        result = cli(
+            [
+                "run",
+                str(manifest),
+                "--endpoint",
+                running.url,
+                "--journal",
+                str(manifest),
+                "--report",
+                str(tmp_path / "r.csv"),
+            ]
+        )
+    assert result.returncode == 2
+    assert "same file" in result.stderr
+    assert manifest.read_bytes() == before
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_resume_keeps_the_undo_rows_of_the_run_it_resumes(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, 4)
+    undo, journal = tmp_path / "undo.csv", tmp_path / "j.jsonl"
+    with emulator(images=4) as running:
+        args = [
+            "run",
+            str(manifest),
+            "--endpoint",
+            running.url,
+            "--journal",
+            str(journal),
+            "--undo-manifest",
+            str(undo),
+        ]
+        first = cli([*args, "--report", str(tmp_path / "r1.csv")])
+        rows_after_first = undo.read_text(encoding="utf-8").splitlines()
+        second = cli([*args, "--report", str(tmp_path / "r2.csv"), "--resume"])
+
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr[-1500:]
+    assert len(rows_after_first) == 1 + 4
+    assert undo.read_text(encoding="utf-8").splitlines() == rows_after_first
+
+
+def test_images_changed_behind_a_lost_answer_are_in_the_undo_manifest(tmp_path: Path) -> None:
+    ids = [generated_image_id(i) for i in range(30)]
+    manifest = write_csv(
+        tmp_path / "m.csv",
+        [["image_id", "op", "path", "value"]] + [[i, "remove", "owner_team", ""] for i in ids],
+    )
+    undo = tmp_path / "undo.csv"
+    with emulator(images=30, drop_after_apply_rate=0.4, fault_seed=3) as running:
+        for image_id in ids:
+            running.emulator.images[image_id]["owner_team"] = "platform"
+        result = cli(
+            [
+                "run",
+                str(manifest),
+                "--endpoint",
+                running.url,
+                "--report",
+                str(tmp_path / "r.csv"),
+                "--undo-manifest",
+                str(undo),
+                "--max-attempts",
+                "8",
+            ]
+        )
+
+    assert result.returncode == 0, result.stderr[-1500:]
+    notes = [row["note"] for row in read_report(tmp_path / "r.csv")]
+    assert any("lost" in note for note in notes)  # some answers really were lost
+    restored = [line.split(",")[0] for line in undo.read_text(encoding="utf-8").splitlines()[1:]]
+    assert sorted(restored) == sorted(ids)
+
+
+def test_a_stop_while_workers_wait_for_the_rate_sends_nothing_more_and_exits_at_once(
+    tmp_path: Path,
+) -> None:
+    manifest = _manifest(tmp_path, 20)
+    report = tmp_path / "r.csv"
+    with emulator(images=20) as running:
+        process = CliProcess(
+            [
+                "run",
+                str(manifest),
+                "--endpoint",
+                running.url,
+                "--rate",
+                "0.5",
+                "--grace",
+                "30",
+                "--report",
+                str(report),
+            ],
+            folder=tmp_path / "proc",
+        )
+        with process:
+            wait_for(
+                lambda: sum(running.emulator.apply_counts.values()) >= 2,
+                timeout=30,
+                what="two images applied",
+            )
+            process.send_signal(signal.SIGINT)
+            exited = process.wait(timeout=30)
+        applied = set(running.emulator.apply_counts)
+
+    assert exited.returncode == 130, exited.stderr[-1500:]
+    assert exited.elapsed_s < 20  # no waiting out the grace period for requests never sent
+    rows = read_report(report)
+    assert len(rows) == 20
+    assert {r["image_id"] for r in rows if r["status"] == "succeeded"} == applied
+    unsent = [r for r in rows if r["status"] == "aborted"]
+    assert {r["note"] for r in unsent} == {"not sent: the run stopped first"}

@@ -172,3 +172,11 @@ def test_every_run_option_is_a_job_key_verbose_included(tmp_path: Path) -> None:
     job = _job(tmp_path, 'manifest = "m.csv"\nverbose = true\n')
 
     assert load_job(job)["verbose"] is True
+
+
+def test_a_job_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_bytes('manifest = "m.csv"\nregion = "café"\n'.encode("latin-1"))
+
+    with pytest.raises(UsageError, match="not UTF-8"):
+        load_job(job)

@@ -272,3 +272,13 @@ def test_importing_the_package_does_not_import_pandas() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_utf16_forced_on_a_file_without_byte_order_mark_is_a_manifest_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"image_id,name\n0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,x\n")
+
+    with pytest.raises(ManifestError, match="utf-16"):
+        load_manifest(path, encoding="utf-16")

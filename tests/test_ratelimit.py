@@ -387,3 +387,14 @@ def test_client_told_400_per_s_settles_near_a_100_per_s_server(workers: int) -> 
     throttled_share = result.throttled / (result.accepted + result.throttled)
     assert result.accepted / duration > 85.0
     assert throttled_share < 0.10
+
+
+def test_retry_after_survives_a_rate_decrease_by_the_same_throttle() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(RatePolicy(ceiling=100.0), clock)
+    pacer = Pacer(rate, clock)
+    pacer.reserve()
+    _overload(rate)  # the throttle that lowered the rate ...
+    pacer.push_back(100.0)  # ... also said Retry-After: 100
+
+    assert pacer.reserve() == pytest.approx(100.0)

@@ -165,3 +165,9 @@ def test_shard_given_as_text_becomes_a_shard() -> None:
 def test_bad_shard_in_settings_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="--shard '5/4'"):
         _build(shard="5/4")
+
+
+@pytest.mark.parametrize("name", ["rate", "timeout", "grace", "progress_interval"])
+def test_non_finite_numbers_are_refused(name: str) -> None:
+    with pytest.raises(UsageError, match="finite"):
+        build_settings({"manifest": "m.csv", name: float("inf")}, now=NOW)

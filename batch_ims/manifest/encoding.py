@@ -125,6 +125,10 @@ def _decode(
         raise ManifestError(
             path, f"not valid {_display(encoding)} text: {what} ({error.reason})"
         ) from None
+    except UnicodeError as error:  # e.g. utf-16 without a byte order mark
+        raise ManifestError(
+            path, f"cannot be read as {_display(encoding)} text ({error})"
+        ) from None
 
 
 def decode_head(head: bytes, encoding: str, *, complete: bool) -> str:

@@ -141,14 +141,22 @@ class _XlsxReport:
         self._book.save(str(self.path))
 
 
-def open_report(path: Path) -> ReportWriter:
-    """Create the report at `path` (its format from the extension), folders included."""
+def check_report_path(path: Path) -> None:
+    """Refuse a report path whose extension names no format, or that is a folder."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise UsageError(
             f"report {str(path)!r}: unknown extension {suffix or '(none)'!r}; "
             f"use one of {', '.join(FORMATS)}"
         )
+    if path.is_dir():
+        raise UsageError(f"report {str(path)!r} is a folder; give a file name")
+
+
+def open_report(path: Path) -> ReportWriter:
+    """Create the report at `path` (its format from the extension), folders included."""
+    check_report_path(path)
+    suffix = path.suffix.lower()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":

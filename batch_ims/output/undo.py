@@ -36,17 +36,20 @@ def undo_ops(ops: tuple[Op, ...], before: dict[str, Any]) -> list[Op]:
 
 
 class UndoWriter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, append: bool = False) -> None:
+        """`append` (a resumed run): keep the rows of the run being resumed."""
         self.path = path
+        keep = append and path.is_file() and path.stat().st_size > 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = path.open("w", encoding="utf-8", newline="")
+            self._file: IO[str] = path.open("a" if keep else "w", encoding="utf-8", newline="")
         except OSError as exc:
             raise UsageError(
                 f"--undo-manifest {str(path)!r}: cannot write: {exc.strerror}"
             ) from exc
         self._writer = csv.writer(self._file)
-        self._writer.writerow(HEADER)
+        if not keep:
+            self._writer.writerow(HEADER)
 
     def add(self, task: ImageTask, before: dict[str, Any]) -> None:
         for op in undo_ops(task.ops, before):
