@@ -8,6 +8,7 @@ own errors raised here mean nothing was sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import ssl
 import sys
@@ -296,8 +297,9 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
         _auth_hint(control, stats, auth, environment)
     if settings.summary_json is not None:
         write_summary(settings.summary_json, summary)
-    environment.stdout.write(summary.human())
-    environment.stdout.flush()
+    with contextlib.suppress(OSError, ValueError):  # stdout closed (`| head`): the report stands
+        environment.stdout.write(summary.human())
+        environment.stdout.flush()
     return code
 
 

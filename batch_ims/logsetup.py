@@ -74,6 +74,33 @@ def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutable
     return event_dict
 
 
+class _SafeWriter:
+    """structlog's logger: one flushed line per event; a closed stderr (`| head`) is not fatal.
+
+    Losing log lines must never lose report rows: the report and journal are the record.
+    """
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def msg(self, message: str) -> None:
+        try:
+            self._file.write(message + "\n")
+            self._file.flush()
+        except (OSError, ValueError):
+            pass  # nobody is reading stderr any more
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+class _SafeWriterFactory:
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def __call__(self, *args: Any) -> _SafeWriter:
+        return _SafeWriter(self._file)
+
+
 class _ClearLine:
     """Start each console line by clearing the terminal line (the progress bar redraws)."""
 
@@ -120,7 +147,7 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(file=out),
+        logger_factory=_SafeWriterFactory(out),
         cache_logger_on_first_use=False,
     )
     return chosen

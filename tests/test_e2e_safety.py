@@ -334,3 +334,42 @@ def test_a_stop_while_workers_wait_for_the_rate_sends_nothing_more_and_exits_at_
     assert {r["image_id"] for r in rows if r["status"] == "succeeded"} == applied
     unsent = [r for r in rows if r["status"] == "aborted"]
     assert {r["note"] for r in unsent} == {"not sent: the run stopped first"}
+
+
+def test_a_closed_stderr_loses_log_lines_but_no_report_row(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.harness import aksk_env
+
+    manifest = _manifest(tmp_path, 200)
+    report = tmp_path / "r.csv"
+    with emulator(images=200) as running:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "batch_ims",
+                "run",
+                str(manifest),
+                "--endpoint",
+                running.url,
+                "--report",
+                str(report),
+                "--rate",
+                "400",
+            ],
+            env=aksk_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        process.stderr.read(200)  # like `2>&1 | head -c 200`: read a little, then go away
+        process.stderr.close()
+        returncode = process.wait(timeout=60)
+        applied = len(running.emulator.apply_counts)
+
+    assert returncode == 0
+    assert applied == 200
+    assert {row["status"] for row in read_report(report)} == {"succeeded"}
+    assert len(read_report(report)) == 200
