@@ -282,3 +282,30 @@ def test_utf16_forced_on_a_file_without_byte_order_mark_is_a_manifest_error(
 
     with pytest.raises(ManifestError, match="utf-16"):
         load_manifest(path, encoding="utf-16")
+
+
+def test_utf8_with_one_stray_latin1_byte_is_refused_not_read_as_gb18030(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        b"image_id,op,path,value\n"
+        + b"0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,name,"
+        + "生产镜像".encode()
+        + b"\n1b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,__description,caf\xe9s\n"
+    )
+
+    with pytest.raises(ManifestError, match="UTF-8"):
+        load_manifest(path)
+
+
+def test_lines_of_only_spaces_or_tabs_are_skipped_like_empty_lines(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "image_id,op,path,value\n"
+        "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,name,foo\n\t\t\n   \n"
+        "1b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,name,bar\n",
+        encoding="utf-8",
+    )
+
+    manifest = load_manifest(path)
+
+    assert (len(manifest.tasks), manifest.invalid) == (2, [])

@@ -84,7 +84,7 @@ def test_empty_value_is_the_empty_string_valid_for_description_not_for_name(
     manifest = load(tmp_path, text)
     assert manifest.tasks == [ImageTask(A, (Op("replace", "/__description", ""),), (2,))]
     assert messages(manifest.invalid[0]) == [
-        (3, "value", "name cannot be empty; give 1 to 128 characters")
+        (3, "value", "name cannot be empty or blank; give 1 to 128 characters")
     ]
 
 
@@ -327,3 +327,14 @@ def test_reading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> 
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_wide_remove_of_name_shows_the_cell_not_the_header(tmp_path: Path) -> None:
+    manifest = load(tmp_path, f"image_id,name\n{A},<remove>\n")
+    assert [(row, column, value) for row, column, value, _ in _errors(manifest)] == [
+        (2, "name", "<remove>")
+    ]
+
+
+def _errors(manifest: Manifest) -> list[tuple[int, str, str, str]]:
+    return [(e.row, e.column, e.value, e.message) for i in manifest.invalid for e in i.errors]

@@ -177,8 +177,8 @@ def _text_error(name: str, value: str) -> str | None:
     if _SURROGATE.search(value):
         return "contains an unpaired surrogate code point, which cannot be sent as UTF-8"
     if name == "name":
-        if not value:
-            return "name cannot be empty; give 1 to 128 characters"
+        if not value.strip():
+            return "name cannot be empty or blank; give 1 to 128 characters"
         if value != value.strip():
             return "name cannot start or end with white space"
     return None

@@ -11,6 +11,7 @@ whether a cell could possibly exceed the size limit.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -65,12 +66,31 @@ def detect_encoding(path: str, head: bytes, *, override: str | None = None) -> S
     try:
         return scan(path, _FALLBACKS[0])
     except ManifestError as utf8_error:
+        if _mostly_utf8(path):  # UTF-8 with a few stray bytes: GB18030 would garble it all
+            raise ManifestError(path, f"{utf8_error.problem}; {_ADVICE}") from None
         try:
             return scan(path, _FALLBACKS[1])
         except ManifestError:
             raise ManifestError(
                 path, f"{utf8_error.problem}, nor GB18030 text; {_ADVICE}"
             ) from None
+
+
+_NON_ASCII_TEXT = re.compile("[^\x00-\x7f\ufffd]")
+_SAMPLE_BYTES = 4 << 20
+
+
+def _mostly_utf8(path: str) -> bool:
+    """True when valid UTF-8 multi-byte characters far outnumber the bytes that are not.
+
+    A GB18030 file decoded as UTF-8 yields mostly replacement characters (only a few
+    byte pairs happen to be valid UTF-8); a UTF-8 file with a stray Latin-1 byte yields
+    mostly real characters.
+    """
+    with Path(path).open("rb") as stream:
+        text = stream.read(_SAMPLE_BYTES).decode("utf-8", errors="replace")
+    valid = len(_NON_ASCII_TEXT.findall(text))
+    return valid >= 4 * max(1, text.count("\ufffd"))
 
 
 def scan(path: str, encoding: str) -> Scan:

@@ -56,8 +56,9 @@ def check_entry(entries: Entries, index: int) -> Checked:
         errors.append(RowError(row, path_label, path_text, problem))
     elif op == "remove":
         problem = remove_error(attribute)
-        if problem is not None:
-            errors.append(RowError(row, path_label, path_text, problem))
+        if problem is not None:  # in the wide layout the cell says `<remove>`
+            shown = value if wide else path_text
+            errors.append(RowError(row, path_label, shown, problem))
     sent = value
     if op in ("add", "replace") and problem is None:
         if entries.values is None:

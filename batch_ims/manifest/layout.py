@@ -178,9 +178,13 @@ def check_cell_sizes(path: str, table: Table) -> None:
             )
 
 
+_IS_SPACE = np.frompyfunc(lambda cell: str(cell).isspace(), 1, 1)
+
+
 def drop_blank_rows(table: Table, image_id: int) -> Table:
     """Remove rows whose every cell is empty or white space."""
-    candidates = np.flatnonzero(table.columns[image_id] == "")
+    ids = table.columns[image_id]
+    candidates = np.flatnonzero((ids == "") | _IS_SPACE(ids).astype(bool))
     if not len(candidates):
         return table
     keep = np.ones(table.height, dtype=bool)
