@@ -177,7 +177,7 @@ def test_wide_columns_naming_one_attribute_twice_are_duplicates(tmp_path: Path) 
 
 
 def test_row_with_more_cells_than_the_header_is_named(tmp_path: Path) -> None:
-    text = f"image_id,path,value\n{A},name,a\n{A},name,a,\n"
+    text = f"image_id,path,value\n{A},name,a\n{A},name,a,x\n"
     message = error_of(write(tmp_path, "m.csv", text))
     assert "m.csv, row 3: this row has 4 cells, more than the header's 3 columns" in message
 
@@ -309,3 +309,34 @@ def test_lines_of_only_spaces_or_tabs_are_skipped_like_empty_lines(tmp_path: Pat
     manifest = load_manifest(path)
 
     assert (len(manifest.tasks), manifest.invalid) == (2, [])
+
+
+def test_empty_cells_past_the_header_are_dropped_as_spreadsheets_export_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "image_id,op,path,value\n"
+        "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,name,foo,,,\n"
+        "1b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,name,bar, ,\n",
+        encoding="utf-8",
+    )
+
+    manifest = load_manifest(path)
+
+    assert [task.ops[0].value for task in manifest.tasks] == ["foo", "bar"]
+
+
+def test_a_filled_cell_past_the_header_names_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "image_id,op,path,value\n"
+        "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,name,foo,,\n"
+        "1b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,replace,name,bar,oops\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+
+    assert caught.value.row == 3

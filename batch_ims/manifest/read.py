@@ -22,6 +22,8 @@ from batch_ims.manifest.table import INDEX, ObjArray, Table, header_key
 
 DELIMITED: Final = {".csv": (",", ";", "\t"), ".tsv": ("\t",), ".txt": ("\t",)}
 SUPPORTED: Final = (".csv", ".tsv", ".txt", ".xlsx")
+_EXTRA_CELLS: Final = 64  # empty cells tolerated past the header (Excel's trailing commas)
+_HAS_TEXT = np.frompyfunc(lambda cell: bool(str(cell).strip()), 1, 1)
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 _BINARY_SHARE: Final = 0.05  # of the first 64 Ki characters being control characters
@@ -132,21 +134,42 @@ def _first_record(path: str, text: str, delimiter: str) -> tuple[tuple[str, ...]
 def _parse_body(
     path: str, codec: str, delimiter: str, width: int, skipped: int
 ) -> tuple[ObjArray, ...]:
-    """The data cells, column by column. A row with more cells than the header is an error:
-    pandas raises for most rows, but only warns (dropping the cells) for the first one."""
+    """The data cells, column by column. A row with more non-empty cells than the header is
+    an error; empty cells past the header (`a,b,,,` as spreadsheets export) are dropped."""
+    try:
+        return _parse_columns(path, codec, delimiter, width, skipped, width)
+    except ManifestError as error:
+        if "more than the header" not in error.problem and "more cells than" not in error.problem:
+            raise
+        first_error = error
+    try:
+        wider = _parse_columns(path, codec, delimiter, width, skipped, width + _EXTRA_CELLS)
+    except ManifestError:
+        raise first_error from None
+    rows_with_text = [np.flatnonzero(_HAS_TEXT(extra).astype(bool)) for extra in wider[width:]]
+    first = min((int(found[0]) for found in rows_with_text if len(found)), default=None)
+    if first is not None:
+        row = skipped + 1 + first
+        raise first_error if first_error.row == row else _ragged(path, width, row=row, cells=None)
+    return wider[:width]
+
+
+def _parse_columns(
+    path: str, codec: str, delimiter: str, width: int, skipped: int, names: int
+) -> tuple[ObjArray, ...]:
     import pandas as pd
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = _read_csv(path, codec, delimiter, width, skipped)
+            frame = _read_csv(path, codec, delimiter, names, skipped)
     except pd.errors.ParserWarning:
         raise _ragged(path, width, row=skipped + 1, cells=None) from None
     except pd.errors.EmptyDataError:
-        return tuple(np.empty(0, dtype=object) for _ in range(width))
+        return tuple(np.empty(0, dtype=object) for _ in range(names))
     except (ValueError, UnicodeError, OSError, MemoryError, OverflowError) as error:
         raise _parser_error(path, width, error) from None
-    columns = tuple(frame[c].to_numpy(dtype=object) for c in range(width))
+    columns = tuple(frame[c].to_numpy(dtype=object) for c in range(names))
     del frame
     return columns
 
