@@ -184,7 +184,7 @@ _IS_SPACE = np.frompyfunc(str.isspace, 1, 1)  # every cell is text by now (read.
 def drop_blank_rows(table: Table, image_id: int) -> Table:
     """Remove rows whose every cell is empty or white space."""
     ids = table.columns[image_id]
-    candidates = np.flatnonzero((ids == "") | _IS_SPACE(ids).astype(bool))
+    candidates = np.flatnonzero((ids == "") | np.asarray(_IS_SPACE(ids), dtype=bool))
     if not len(candidates):
         return table
     keep = np.ones(table.height, dtype=bool)

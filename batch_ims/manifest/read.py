@@ -146,7 +146,9 @@ def _parse_body(
         wider = _parse_columns(path, codec, delimiter, width, skipped, width + _EXTRA_CELLS)
     except ManifestError:
         raise first_error from None
-    rows_with_text = [np.flatnonzero(_HAS_TEXT(extra).astype(bool)) for extra in wider[width:]]
+    rows_with_text = [
+        np.flatnonzero(np.asarray(_HAS_TEXT(extra), dtype=bool)) for extra in wider[width:]
+    ]
     first = min((int(found[0]) for found in rows_with_text if len(found)), default=None)
     if first is not None:
         row = skipped + 1 + first
