@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from batch_ims.emulator.auth import Authenticator, Verifier
+from batch_ims.emulator.auth import Authenticator
 from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.emulator.faults import Fault, FaultDice, TokenBucket
 from batch_ims.emulator.iam import IamService
@@ -67,7 +67,6 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        verifier: Verifier | None = None,
     ) -> None:
         self.config = config
         self.images: dict[str, Image] = _initial_images(config)
@@ -79,7 +78,7 @@ class Emulator:
         self._clock = clock
         self._monotonic = monotonic
         self._sleep = sleep
-        self._auth = Authenticator(config, clock=self.wall_time, verifier=verifier)
+        self._auth = Authenticator(config, clock=self.wall_time)
         self._iam = IamService(config, self._auth, clock=self.wall_time)
         self._dice = FaultDice(config)
         self._bucket = _bucket(config, now=monotonic())

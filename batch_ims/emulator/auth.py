@@ -13,49 +13,18 @@ this case; the runner treats it as a fatal authentication error.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.emulator.responses import PROJECT_MISMATCH, apig_auth_failure, ims_error
+from batch_ims.signer import verify
 
 _ALGORITHM = "SDK-HMAC-SHA256"
-
-
-class Verdict(Protocol):
-    @property
-    def ok(self) -> bool: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
-class Verifier(Protocol):
-    """The shape of `batch_ims.signer.verify`."""
-
-    def __call__(
-        self,
-        *,
-        lookup_sk: Callable[[str], str | None],
-        method: str,
-        raw_path: str,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes,
-        now: datetime,
-        max_skew: timedelta = ...,
-    ) -> Verdict: ...
-
-
-def default_verifier() -> Verifier:
-    from batch_ims.signer import verify  # imported late: the signer is a separate module
-
-    return verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +42,9 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(
-        self, config: EmulatorConfig, *, clock: Callable[[], float], verifier: Verifier | None
-    ) -> None:
+    def __init__(self, config: EmulatorConfig, *, clock: Callable[[], float]) -> None:
         self._config = config
         self._clock = clock
-        self._verifier = verifier
         self._keys = dict(config.keys)
         self._security_tokens = dict(config.security_tokens)
         self._static_tokens = frozenset(config.tokens)
@@ -166,10 +132,8 @@ class Authenticator:
         return None
 
     def _signature_problem(self, request: web.Request, body: bytes) -> str | None:
-        if self._verifier is None:
-            self._verifier = default_verifier()
         url = request.rel_url
-        verdict = self._verifier(
+        verdict = verify(
             lookup_sk=self._keys.get,
             method=request.method,
             raw_path=url.raw_path,

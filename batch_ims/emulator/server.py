@@ -10,7 +10,6 @@ from types import TracebackType
 from aiohttp import web
 
 from batch_ims.emulator.app import Emulator
-from batch_ims.emulator.auth import Verifier
 from batch_ims.emulator.config import EmulatorConfig
 
 
@@ -51,10 +50,9 @@ async def start_emulator(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    verifier: Verifier | None = None,
 ) -> RunningEmulator:
     """Start serving a new `Emulator(config)`; `port=0` picks a free port."""
-    emulator = Emulator(config, clock=clock, monotonic=monotonic, sleep=sleep, verifier=verifier)
+    emulator = Emulator(config, clock=clock, monotonic=monotonic, sleep=sleep)
     runner = web.AppRunner(
         emulator.app, access_log=None, handle_signals=False, shutdown_timeout=0.5
     )
