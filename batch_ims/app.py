@@ -180,8 +180,6 @@ class _Prepared:
     selection: Selection
     invalid: list[InvalidItem]
     images: int
-    report_path: Path
-    journal_path: Path | None
     wide_layout: bool
 
 
@@ -196,8 +194,6 @@ def _prepare(settings: RunSettings, manifest: Manifest, paths: OutputPaths) -> _
         selection=select(tasks, earlier_report=earlier, journal_done=done),
         invalid=invalid,
         images=len(tasks) + len(invalid),
-        report_path=paths.report,
-        journal_path=paths.journal,
         wide_layout=manifest.layout == "wide",
     )
 
@@ -289,7 +285,7 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
         stats=stats,
         duration_s=time.monotonic() - started,
         exit_code=int(code),
-        report=prepared.report_path,
+        report=paths.report,
         images=prepared.images,
     )
     _log.info("run.finished", **summary.log_fields())
