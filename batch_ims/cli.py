@@ -16,8 +16,9 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from batch_ims import __version__
-from batch_ims.errors import BatchImsError, LockedError, UsageError
+from batch_ims.errors import BatchImsError, LockedError
 from batch_ims.exitcodes import ExitCode
+from batch_ims.settings import default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,11 +74,14 @@ _REGION = click.option("--region", help="Region name, e.g. cn-north-4 (gives the
 _PROFILE = click.option(
     "--profile", help="Profile in the credentials file (~/.huaweicloud/credentials)."
 )
-_CONCURRENCY = click.option("--concurrency", type=int, help="Requests in flight.  [default: 8]")
+_CONCURRENCY = click.option(
+    "--concurrency", type=int, help=f"Requests in flight.  [default: {default('concurrency')}]"
+)
 _RATE = click.option(
     "--rate",
     type=float,
-    help="Ceiling on requests per second, retries included.  [default: 10]",
+    help="Ceiling on requests per second, reads and retries included.  "
+    f"[default: {default('rate'):g}]",
 )
 _LOG_FORMAT = click.option(
     "--log-format",
@@ -99,8 +103,14 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     _PROFILE,
     _CONCURRENCY,
     _RATE,
-    click.option("--max-attempts", type=int, help="Attempts per image.  [default: 5]"),
-    click.option("--timeout", type=float, help="Seconds per attempt.  [default: 30]"),
+    click.option(
+        "--max-attempts",
+        type=int,
+        help=f"Attempts per request.  [default: {default('max_attempts')}]",
+    ),
+    click.option(
+        "--timeout", type=float, help=f"Seconds per attempt.  [default: {default('timeout'):g}]"
+    ),
     click.option(
         "--report",
         type=click.Path(dir_okay=False),
@@ -120,20 +130,30 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--max-failure-rate",
         type=float,
-        help="Stop when failed/finished exceeds this.  [default: 0.5]",
+        help=f"Stop when failed/finished exceeds this.  [default: {default('max_failure_rate')}]",
     ),
     click.option(
         "--min-finished",
         type=int,
-        help="Images finished before the failure rate applies.  [default: 100]",
+        help="Images finished before the failure rate applies.  "
+        f"[default: {default('min_finished')}]",
     ),
     click.option(
-        "--grace", type=float, help="Seconds in-flight requests get after a signal.  [default: 20]"
+        "--grace",
+        type=float,
+        help=f"Seconds in-flight requests get after a signal.  [default: {default('grace'):g}]",
     ),
     click.option(
         "--auth-failure-limit",
         type=int,
-        help="Consecutive auth failures that stop the run.  [default: 5]",
+        help="Consecutive auth failures that stop the run (exit 3).  "
+        f"[default: {default('auth_failure_limit')}]",
+    ),
+    click.option(
+        "--unreachable-limit",
+        type=int,
+        help="Consecutive requests that cannot connect before the run stops (exit 4).  "
+        f"[default: {default('unreachable_limit')}]",
     ),
     click.option(
         "--dry-run", is_flag=True, default=None, help="Validate and report; send nothing."
@@ -158,7 +178,8 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--progress-interval",
         type=float,
-        help="Seconds between progress events off a terminal.  [default: 10]",
+        help="Seconds between progress events off a terminal.  "
+        f"[default: {default('progress_interval'):g}]",
     ),
     click.option(
         "--summary-json",
@@ -250,8 +271,8 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
-        from batch_ims.app import process_environment
-        from batch_ims.app import run as run_pipeline
+        from batch_ims.context import process_environment
+        from batch_ims.run.pipeline import run as run_pipeline
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format=options.get("log_format") or "auto")
@@ -272,8 +293,9 @@ def validate_job(job_file: Path) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
-        from batch_ims.app import check_offline, output_paths
         from batch_ims.manifest import load_manifest
+        from batch_ims.output.paths import output_paths
+        from batch_ims.run.prepare import check_offline
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format="auto")
@@ -333,42 +355,30 @@ def plan(
     """
 
     def body() -> int:
-        import asyncio
-
         from batch_ims import logsetup
         from batch_ims.manifest import load_manifest
-        from batch_ims.plan import print_diff, read_states, render_plan, write_invalid_report
+        from batch_ims.output.paths import OutputPaths, check_paths
+        from batch_ims.preview import run_diff, run_preview, write_invalid_report
+        from batch_ims.settings import build_settings
 
         logsetup.configure(log_format=log_format or "auto")
-        in_flight = 8 if concurrency is None else concurrency
-        per_second = 10.0 if rate is None else rate
-        if in_flight < 1 or not (0 < per_second < float("inf")):
-            raise UsageError("--concurrency must be at least 1 and --rate a number above 0")
-        if report is not None and report.resolve() == Path(manifest).resolve():
-            raise UsageError(f"--report {str(report)!r} is the manifest itself; give another path")
+        values = {"manifest": manifest, "concurrency": concurrency, "rate": rate}
+        settings = build_settings(values, now=datetime.now(UTC))
+        if report is not None:
+            check_paths(settings, OutputPaths(report=report, journal=None))
         loaded = load_manifest(manifest, sheet=sheet, encoding=encoding)
-        render_plan(loaded, sys.stdout)
+        code = run_preview(loaded, sys.stdout)
         if report is not None:
             write_invalid_report(loaded, report)
-        code = ExitCode.SOME_FAILED if loaded.invalid else ExitCode.OK
         if diff:
             from batch_ims.auth import resolve_authenticator
-            from batch_ims.endpoint import resolve_endpoint
-            from batch_ims.session import Transport
+            from batch_ims.services.ims import resolve_endpoint
 
             url = resolve_endpoint(endpoint, region)
             auth = resolve_authenticator(
                 env=dict(os.environ), profile=profile, region=region, endpoint=url
             )
-            transport = Transport(
-                endpoint=url,
-                concurrency=in_flight,
-                rate=per_second,
-                timeout_s=30.0,
-                max_attempts=5,
-            )
-            reads = asyncio.run(read_states(loaded.tasks, transport, auth))
-            code = max(code, print_diff(reads, sys.stdout))
+            code = max(code, run_diff(loaded, settings, url, auth, sys.stdout))
         return int(code)
 
     sys.exit(guarded(body))

@@ -12,12 +12,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from batch_ims.app import process_environment
-from batch_ims.app import run as run_pipeline
+from batch_ims.context import process_environment
 from batch_ims.emulator.background import BackgroundEmulator
 from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.exitcodes import ExitCode
 from batch_ims.logsetup import configure
+from batch_ims.run.pipeline import run as run_pipeline
 from batch_ims.settings import build_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -10,6 +10,7 @@ class ExitCode(IntEnum):
     SOME_FAILED = 1  # finished, but some image failed or some row was invalid
     USAGE = 2  # bad options or unreadable manifest: nothing sent
     ABORTED = 3  # stopped early: failure threshold or fatal authentication error
+    UNREACHABLE = 4  # stopped early: the endpoint could not be reached at all
     INTERNAL = 70  # a bug in batch-ims (EX_SOFTWARE): please report it
     LOCKED = 75  # another run holds the journal lock (EX_TEMPFAIL: try again later)
     SIGINT = 130

@@ -120,6 +120,74 @@ def utc_now_text() -> str:
     return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """An image's outcome plus what the stop policy and the undo manifest need to know."""
+
+    outcome: Outcome
+    auth_failure: bool = False  # the answer says the credentials are wrong
+    may_have_applied: bool = False  # a PATCH was accepted, or one got no answer
+
+
+def sent(
+    task: ImageTask,
+    status: Status,
+    *,
+    http_status: int | None,
+    attempts: int,
+    request_id: str,
+    duration_ms: int,
+    code: str = "",
+    message: str = "",
+    note: str = "",
+    holds: bool = False,
+    ops: tuple[Op, ...] | None = None,
+) -> Outcome:
+    """The outcome of an image whose requests were sent: `attempts` PATCHes really went out.
+
+    `ops` are the ones sent when fewer than the manifest's (the journal then keeps the
+    manifest's digest, so that --resume recognises the image).
+    """
+    reduced = ops is not None and ops != task.ops
+    return Outcome(
+        image_id=task.image_id,
+        status=status,
+        rows=task.rows,
+        ops=ops if ops is not None else task.ops,
+        http_status=http_status,
+        error_code=code,
+        error_message=message,
+        attempts=attempts,
+        request_id=request_id,
+        duration_ms=duration_ms,
+        finished_at=utc_now_text(),
+        note=note,
+        holds=holds,
+        task_digest=ops_digest(task.ops) if reduced else "",
+    )
+
+
+def invalid(item: InvalidItem) -> Outcome:
+    """An image with an invalid row: reported with every error, never sent."""
+    message = "; ".join(error.describe() for error in item.errors)
+    return unsent(item, Status.INVALID, "", code="invalid_row", message=message)
+
+
+def internal_error(task: ImageTask, exc: Exception, *, attempts: int = 0) -> Outcome:
+    """A bug in batch-ims while handling `task`: the image is still reported."""
+    return Outcome(
+        image_id=task.image_id,
+        status=Status.FAILED,
+        rows=task.rows,
+        ops=task.ops,
+        error_code="internal_error",
+        error_message=f"{type(exc).__name__}: {exc}"[:300],
+        attempts=attempts,
+        finished_at=utc_now_text(),
+        note="a bug in batch-ims; the change may or may not have been applied",
+    )
+
+
 def unsent(
     task: ImageTask | InvalidItem,
     status: Status,
@@ -128,8 +196,9 @@ def unsent(
     code: str = "",
     message: str = "",
     holds: bool = False,
+    attempts: int = 0,
 ) -> Outcome:
-    """The outcome of an image that was not sent (skipped, aborted, invalid)."""
+    """The outcome of an image not sent, or cut off before its answer (`attempts` > 0)."""
     return Outcome(
         image_id=task.image_id,
         status=status,
@@ -137,6 +206,7 @@ def unsent(
         ops=task.ops,
         error_code=code,
         error_message=message,
+        attempts=attempts,
         finished_at=utc_now_text(),
         note=note,
         holds=holds,

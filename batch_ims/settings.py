@@ -33,7 +33,19 @@ class Shard:
 
 
 @dataclass(frozen=True, slots=True)
+class StopPolicy:
+    """When a run stops on its own (the values come from RunSettings)."""
+
+    max_failure_rate: float  # failed/finished above this stops the run ...
+    min_finished: int  # ... once this many images have finished
+    auth_failure_limit: int  # consecutive auth/permission failures that stop the run
+    unreachable_limit: int  # consecutive requests that could not connect at all
+
+
+@dataclass(frozen=True, slots=True)
 class RunSettings:
+    """Every option of a run, with its default: the one place defaults are written."""
+
     manifest: Path
     sheet: str | None = None
     encoding: str | None = None
@@ -51,6 +63,7 @@ class RunSettings:
     min_finished: int = 100
     grace: float = 20.0
     auth_failure_limit: int = 5
+    unreachable_limit: int = 10
     dry_run: bool = False
     skip_unchanged: bool = False
     undo_manifest: Path | None = None
@@ -63,6 +76,15 @@ class RunSettings:
     ca_bundle: Path | None = None
     insecure: bool = False
     verbose: bool = False
+
+    @property
+    def stop_policy(self) -> StopPolicy:
+        return StopPolicy(
+            max_failure_rate=self.max_failure_rate,
+            min_finished=self.min_finished,
+            auth_failure_limit=self.auth_failure_limit,
+            unreachable_limit=self.unreachable_limit,
+        )
 
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(RunSettings))
@@ -95,6 +117,7 @@ def _check_ranges(values: dict[str, Any]) -> None:
         ("min_finished", values["min_finished"] >= 1, "a whole number of at least 1"),
         ("grace", values["grace"] >= 0, "a number of seconds, 0 or more"),
         ("auth_failure_limit", values["auth_failure_limit"] >= 1, "a whole number of at least 1"),
+        ("unreachable_limit", values["unreachable_limit"] >= 1, "a whole number of at least 1"),
         ("progress_interval", values["progress_interval"] > 0, "a number of seconds above 0"),
         ("log_format", values["log_format"] in LOG_FORMATS, "one of " + ", ".join(LOG_FORMATS)),
     ]
@@ -110,6 +133,14 @@ def _check_ranges(values: dict[str, Any]) -> None:
         raise UsageError("--resume needs --journal PATH (the journal of the run to resume)")
     if values["insecure"] and values["ca_bundle"] is not None:
         raise UsageError("--insecure and --ca-bundle contradict each other; give one")
+
+
+def default(name: str) -> Any:
+    """The default of one setting, for help texts."""
+    return _DEFAULTS[name]
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings) if f.name != "manifest"}
 
 
 def build_settings(values: dict[str, Any], *, now: datetime) -> RunSettings:

@@ -1,4 +1,4 @@
-"""Run-wide counters for the summary: requests, retries, throttles, latency percentiles."""
+"""Run-wide counters for the summary: requests by method, retries, throttles, latency."""
 
 from __future__ import annotations
 
@@ -13,18 +13,31 @@ from batch_ims.models import Status
 @dataclass(slots=True)
 class RunStats:
     counts: Counter[str] = field(default_factory=Counter)
-    requests: int = 0
+    requests_by_method: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     throttled: int = 0
     server_date: str | None = None  # the last `Date` header seen, for the clock-skew hint
     _latencies_ms: array[float] = field(default_factory=lambda: array("f"))
 
+    @property
+    def requests(self) -> int:
+        """Every request sent: reads and PATCHes, retries included."""
+        return sum(self.requests_by_method.values())
+
     def count(self, status: Status) -> None:
         self.counts[status.value] += 1
 
-    def request_done(self, latency_ms: float) -> None:
-        self.requests += 1
+    def request_done(self, method: str, latency_ms: float, date: str | None = None) -> None:
+        self.requests_by_method[method] += 1
         self._latencies_ms.append(latency_ms)
+        if date is not None:
+            self.server_date = date
+
+    def retry_scheduled(self) -> None:
+        self.retries += 1
+
+    def throttle_seen(self) -> None:
+        self.throttled += 1
 
     def percentiles(self) -> dict[str, float]:
         """Nearest-rank p50/p95/p99 of request latency in milliseconds (0 when none)."""

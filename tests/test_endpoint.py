@@ -1,11 +1,11 @@
-"""batch_ims.endpoint: https only (plain http for loopback), region names to endpoints."""
+"""batch_ims.transport.endpoint: https only (plain http for loopback), region names to endpoints."""
 
 from __future__ import annotations
 
 import pytest
 from yarl import URL
 
-from batch_ims.endpoint import region_endpoint, resolve_endpoint
+from batch_ims.services.ims import region_endpoint, resolve_endpoint
 from batch_ims.errors import UsageError
 
 

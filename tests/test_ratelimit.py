@@ -1,4 +1,4 @@
-"""batch_ims.ratelimit: pacing, the adaptive rate, and a simulated throttling server."""
+"""batch_ims.transport.ratelimit: pacing, the adaptive rate, and a simulated throttling server."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from batch_ims.ratelimit import AdaptiveRate, Pacer, RatePolicy
-from batch_ims.retry import RetryPolicy
+from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
+from batch_ims.transport.retry import RetryPolicy
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""batch_ims.retry: backoff bounds, Retry-After, what is retried and how often."""
+"""batch_ims.transport.retry: backoff bounds, Retry-After, what is retried and how often."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from batch_ims.retry import RetryPolicy, is_retryable_status, is_throttle, parse_retry_after
+from batch_ims.transport.retry import RetryPolicy, is_retryable_status, is_throttle, parse_retry_after
 
 NOW = datetime(2024, 3, 15, 8, 15, 0, tzinfo=UTC)
 ALMOST_ONE = 1.0 - 1e-12

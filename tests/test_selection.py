@@ -1,4 +1,4 @@
-"""batch_ims.selection: stable shards, --retry-failed-from and --resume."""
+"""batch_ims.run.selection: stable shards, --retry-failed-from and --resume."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from batch_ims.models import ImageTask, Op, Status, ops_digest
-from batch_ims.selection import in_shard, select, shard_of
+from batch_ims.run.selection import in_shard, select, shard_of
 from batch_ims.settings import Shard
 
 UUID_A = "4f5a3d2e-1b0c-4a9e-8d7f-6c5b4a392817"

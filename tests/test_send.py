@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from batch_ims.client import HttpResult, TransportError
-from batch_ims.control import RunControl, StopPolicy, StopReason
+from batch_ims.transport.client import HttpResult, TransportError
+from batch_ims.run.stop import RunControl, StopPolicy, StopReason
 from batch_ims.models import ImageTask, Op, Status
-from batch_ims.ratelimit import AdaptiveRate, Pacer, RatePolicy
-from batch_ims.retry import RetryPolicy
+from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
+from batch_ims.transport.retry import RetryPolicy
 from batch_ims.send import ImageSender, SendOptions
 from batch_ims.stats import RunStats
 

@@ -1,4 +1,4 @@
-"""batch_ims.signer against huaweicloudsdkcore's own Signer, and the verifier the emulator uses."""
+"""batch_ims.auth.signer against huaweicloudsdkcore's own Signer, and the verifier the emulator uses."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_ims import signer
+from batch_ims.auth import signer
 
 AK = "HPUAEXAMPLEAK0000001"
 SK = "ExampleSecretKeyDoNotUse0000000000000000"

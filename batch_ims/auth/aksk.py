@@ -10,7 +10,7 @@ import yarl
 
 from batch_ims.auth.base import MODE_AKSK, MODE_TEMPORARY_AKSK, Clock, mask_key, sdk_date
 from batch_ims.auth.iam import fetch_project_id
-from batch_ims.signer import sign_headers
+from batch_ims.auth.signer import sign_headers
 
 log = structlog.get_logger()
 

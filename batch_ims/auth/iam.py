@@ -18,10 +18,10 @@ from typing import Any
 import aiohttp
 import yarl
 
-from batch_ims.apierror import parse_error
 from batch_ims.auth.base import AuthFailedError, Clock
 from batch_ims.auth.hints import failure_hint
-from batch_ims.client import read_capped
+from batch_ims.services.huawei_errors import parse_error
+from batch_ims.transport.client import read_capped
 
 SignFn = Callable[[str, yarl.URL, bytes, Mapping[str, str]], dict[str, str]]
 

@@ -16,9 +16,9 @@ from batch_ims.auth.base import Authenticator, Clock
 from batch_ims.auth.credfile import Profile, credentials_path, read_profile
 from batch_ims.auth.iam import PasswordIdentity
 from batch_ims.auth.token import IamPasswordAuthenticator, StaticTokenAuthenticator
-from batch_ims.endpoint import is_loopback
-from batch_ims.errors import AuthConfigError
+from batch_ims.errors import AuthConfigError, UsageError
 from batch_ims.logsetup import register_secret
+from batch_ims.transport.endpoint import check_endpoint
 
 log = structlog.get_logger()
 
@@ -70,14 +70,12 @@ def _iam_endpoint(env: Mapping[str, str], profile: Profile | None) -> yarl.URL:
     text = _get(env, base.ENV_IAM_ENDPOINT) or (profile.iam_endpoint if profile else None)
     if text is None:
         return base.DEFAULT_IAM_ENDPOINT
-    url = yarl.URL(text)
-    if url.scheme == "https" and url.host:
-        return url
-    if url.scheme == "http" and url.host and is_loopback(url.host):
-        return url
-    raise AuthConfigError(
-        f"{base.ENV_IAM_ENDPOINT} must be an https:// URL (plain http only for loopback): {text}"
-    )
+    try:
+        return check_endpoint(
+            text, name=base.ENV_IAM_ENDPOINT, example="https://iam.myhuaweicloud.com"
+        )
+    except UsageError as exc:
+        raise AuthConfigError(str(exc)) from exc
 
 
 def _missing(names: tuple[str, ...], present: Mapping[str, str | None]) -> list[str]:

@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from batch_ims.auth.signer import verify
 from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.emulator.responses import PROJECT_MISMATCH, apig_auth_failure, ims_error
-from batch_ims.signer import verify
 
 _ALGORITHM = "SDK-HMAC-SHA256"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from batch_ims.errors import UsageError
-from batch_ims.imagestate import as_text
 from batch_ims.models import ImageTask, Op
+from batch_ims.values import as_text
 
 HEADER = ("image_id", "op", "path", "value")
 

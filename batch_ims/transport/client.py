@@ -1,27 +1,33 @@
-"""The IMS HTTP client: one session per run, signed requests, capped bodies, no redirects."""
+"""One HTTP session per run; one request at a time, signed, capped, never redirected.
+
+The client knows no image service and no run: it is handed a `Request` (built by a service
+module) and a body, asks the authenticator for headers, and returns the answer or raises
+`TransportError` when there was none. Retries are `exchange`'s business.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import aiohttp
 from yarl import URL
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 DEFAULT_BODY_CAP = 1 << 20  # answers larger than 1 MiB are cut before parsing
 
+# (method, url, body, the request's own headers) -> those headers plus authentication
+AuthHeaders = Callable[[str, URL, bytes, Mapping[str, str]], Awaitable[dict[str, str]]]
 
-class Authenticator(Protocol):
-    """What the client needs from an auth provider (see batch_ims.auth)."""
 
-    async def headers(
-        self, method: str, url: URL, body: bytes, base: dict[str, str]
-    ) -> dict[str, str]: ...
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What to send, as a service module describes it (the body is passed separately)."""
+
+    method: str
+    url: URL
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,49 +72,37 @@ def make_session(
     )
 
 
-class ImsClient:
-    """PATCH and GET of one image, each one attempt; retries are the runner's business."""
+class HttpClient:
+    """Sends one request: authentication headers added, the answer read up to the cap."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        endpoint: URL,
-        auth: Authenticator,
+        auth_headers: AuthHeaders,
         *,
         body_cap: int = DEFAULT_BODY_CAP,
+        request_id_header: str = "X-Request-Id",
     ) -> None:
         self._session = session
-        self._base = endpoint
-        self._images_prefix = str(endpoint / "v2" / "cloudimages") + "/"
-        self._auth = auth
+        self._auth_headers = auth_headers
         self._body_cap = body_cap
+        self._request_id_header = request_id_header
 
-    def _image_url(self, image_id: str) -> URL:
-        if not _UUID.match(image_id):
-            raise ValueError("image id is not a canonical lowercase UUID")
-        return URL(self._images_prefix + image_id, encoded=True)
-
-    async def patch_image(self, image_id: str, body: bytes) -> HttpResult:
-        base = {"Content-Type": JSON_CONTENT_TYPE}
-        return await self._send("PATCH", self._image_url(image_id), body, base)
-
-    async def get_image(self, image_id: str) -> HttpResult:
-        if not _UUID.match(image_id):
-            raise ValueError("image id is not a canonical lowercase UUID")
-        url = (self._base / "v2" / "cloudimages").with_query({"id": image_id})
-        return await self._send("GET", url, b"", {"Content-Type": JSON_CONTENT_TYPE})
-
-    async def _send(self, method: str, url: URL, body: bytes, base: dict[str, str]) -> HttpResult:
-        headers = await self._auth.headers(method, url, body, base)
+    async def send(self, request: Request, body: bytes = b"") -> HttpResult:
+        headers = await self._auth_headers(request.method, request.url, body, request.headers)
         try:
             async with self._session.request(
-                method, url, data=body or None, headers=headers, allow_redirects=False
+                request.method,
+                request.url,
+                data=body or None,
+                headers=headers,
+                allow_redirects=False,
             ) as response:
                 data = await read_capped(response, self._body_cap)
                 return HttpResult(
                     status=response.status,
                     body=data,
-                    request_id=response.headers.get("X-Request-Id", ""),
+                    request_id=response.headers.get(self._request_id_header, ""),
                     retry_after=response.headers.get("Retry-After"),
                     date=response.headers.get("Date"),
                     content_type=response.headers.get("Content-Type"),

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 
 import structlog
 
-from batch_ims.control import RunControl
-from batch_ims.models import ImageTask, Outcome, Status, unsent, utc_now_text
-from batch_ims.send import Finished
+from batch_ims.models import Finished, ImageTask, Outcome, Status, internal_error, unsent
+from batch_ims.run.stop import RunStop
+from batch_ims.transport.exchange import AttemptCount
 
 _log = structlog.get_logger("batch_ims")
 
-Send = Callable[[ImageTask], Awaitable[Finished]]
+Send = Callable[[ImageTask, AttemptCount], Awaitable[Finished]]
 Record = Callable[[Outcome], None]
 _NOT_SENT = "not sent: the run stopped first"
 _CANCELLED = "cancelled in flight: the change may or may not have been applied"
+_CANCELLED_UNSENT = "cancelled in flight before its PATCH was sent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,32 +32,8 @@ class DispatchOptions:
     grace_s: float
 
 
-def aborted(task: ImageTask, note: str) -> Outcome:
-    return unsent(task, Status.ABORTED, note)
-
-
-async def pause_until_stopped(stop_event: asyncio.Event, seconds: float) -> bool:
-    """Sleep `seconds`, waking early when `stop_event` is set; True when it was."""
-    if stop_event.is_set():
-        return True
-    try:
-        await asyncio.wait_for(stop_event.wait(), timeout=seconds)
-    except TimeoutError:
-        return stop_event.is_set()
-    return True
-
-
-def internal_error(task: ImageTask, exc: Exception) -> Outcome:
-    return Outcome(
-        image_id=task.image_id,
-        status=Status.FAILED,
-        rows=task.rows,
-        ops=task.ops,
-        error_code="internal_error",
-        error_message=f"{type(exc).__name__}: {exc}"[:300],
-        finished_at=utc_now_text(),
-        note="a bug in batch-ims; the change may or may not have been applied",
-    )
+def aborted(task: ImageTask, note: str, attempts: int = 0) -> Outcome:
+    return unsent(task, Status.ABORTED, note, attempts=attempts)
 
 
 class Dispatcher:
@@ -65,34 +42,20 @@ class Dispatcher:
         *,
         send: Send,
         record: Record,
-        control: RunControl,
+        stop: RunStop,
         options: DispatchOptions,
-        stop_event: asyncio.Event | None = None,
     ) -> None:
         self._send = send
         self._record = record
-        self._control = control
+        self._stop = stop
         self._options = options
-        self._stop_event = stop_event if stop_event is not None else asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._jobs: list[asyncio.Task[None]] = []
-
-    @property
-    def stop_event(self) -> asyncio.Event:
-        return self._stop_event
-
-    def request_stop(self) -> None:
-        """Stop dispatching (the reason is already on the control)."""
-        self._stop_event.set()
 
     def cancel_in_flight(self) -> None:
         """Second signal or grace period over: cancel what is still in flight."""
         for job in self._jobs:
             job.cancel()
-
-    async def pause(self, seconds: float) -> bool:
-        """Sleep, waking early when the run stops; True when it stopped."""
-        return await pause_until_stopped(self._stop_event, seconds)
 
     async def run(self, tasks: Iterable[ImageTask]) -> None:
         queue: asyncio.Queue[ImageTask | None] = asyncio.Queue(self._options.concurrency * 2)
@@ -116,7 +79,7 @@ class Dispatcher:
         current: ImageTask | None = None
         try:
             for task in tasks:
-                if self._control.stopping:
+                if self._stop.stopping:
                     self._record(aborted(task, _NOT_SENT))
                     continue
                 current = task
@@ -134,9 +97,9 @@ class Dispatcher:
     async def _join(self, jobs: list[asyncio.Task[None]]) -> None:
         """Wait for all jobs; once the run stops, give them `grace_s`, then cancel."""
         pending = set(jobs)
-        stop_wait = asyncio.create_task(self._stop_event.wait())
+        stop_wait = asyncio.create_task(self._stop.wait())
         try:
-            while pending and not self._stop_event.is_set():
+            while pending and not self._stop.stopping:
                 await asyncio.wait(pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 self._raise_failures(pending)
                 pending = {job for job in pending if not job.done()}
@@ -163,22 +126,23 @@ class Dispatcher:
             task = await queue.get()
             if task is None:
                 return
-            if self._control.stopping:
+            if self._stop.stopping:
                 self._record(aborted(task, _NOT_SENT))
                 continue
+            count = AttemptCount()
             try:
-                finished = await self._send(task)
+                finished = await self._send(task, count)
             except asyncio.CancelledError:
-                self._record(aborted(task, _CANCELLED))
+                note = _CANCELLED if count.sent else _CANCELLED_UNSENT
+                self._record(aborted(task, note, count.sent))
                 raise
             except Exception as exc:  # a bug must not lose the image nor stop the others
                 _log.exception("image.internal_error", image_id=task.image_id)
-                finished = Finished(internal_error(task, exc))
+                finished = Finished(internal_error(task, exc, attempts=count.sent))
             self._record(finished.outcome)
-            reason = self._control.observe(finished.outcome, auth_failure=finished.auth_failure)
+            reason = self._stop.observe(finished.outcome, auth_failure=finished.auth_failure)
             if reason is not None:
                 _log.warning("run.stopping", reason=reason.value)
-                self.request_stop()
 
     def _abort_queued(self, queue: asyncio.Queue[ImageTask | None]) -> None:
         """Whatever is still queued when everything has ended was never sent."""

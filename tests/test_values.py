@@ -1,4 +1,4 @@
-"""batch_ims.imagestate: does an image already show what the ops intend?"""
+"""batch_ims.values: does an image already show what the ops intend?"""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from batch_ims.imagestate import as_text, mismatches, op_holds, parse_image
+from batch_ims.values import as_text, mismatches, op_holds, parse_image
 from batch_ims.models import Op
 
 IMAGE: dict[str, Any] = {

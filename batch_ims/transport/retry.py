@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-IMS_FLOW_CONTROL = "IMG.0060"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # what any HTTP API may recover from
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 5
+    max_attempts: int  # from the run's settings (--max-attempts)
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     max_retry_after_s: float = 120.0
@@ -29,15 +28,6 @@ class RetryPolicy:
             return min(max(retry_after_s, 0.0), self.max_retry_after_s)
         ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return rand() * ceiling
-
-
-def is_throttle(status: int, code: str) -> bool:
-    """The API asked us to slow down: gateway 429 or IMS's own flow control."""
-    return status == 429 or (status == 400 and code == IMS_FLOW_CONTROL)
-
-
-def is_retryable_status(status: int, code: str) -> bool:
-    return status in RETRY_STATUSES or is_throttle(status, code)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

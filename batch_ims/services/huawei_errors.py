@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
+
+from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 
 __all__ = ["ApiError", "parse_error"]
 
@@ -28,24 +27,6 @@ _SHAPES = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "mes
 _ENCODED_AUTH = "encoded_authorization_message"
 _MAX_JSON_BYTES = 1 << 20  # bigger bodies are not error documents worth parsing
 _MAX_DEPTH = 4
-_MAX_MESSAGE = 1000
-_EXCERPT = 200
-_HTML_SCAN = 64 * 1024
-
-_WHITESPACE = re.compile(r"\s+")
-_CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
-_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]*>")
-
-
-@dataclass(frozen=True, slots=True)
-class ApiError:
-    """An API error as the report shows it: `code` is never empty."""
-
-    code: str
-    message: str
-    encoded_authorization_message: str = ""
 
 
 def parse_error(status: int, body: bytes, content_type: str | None = None) -> ApiError:
@@ -62,7 +43,7 @@ def parse_error(status: int, body: bytes, content_type: str | None = None) -> Ap
             return ApiError(
                 code=f"HTTP_{status}", message=message, encoded_authorization_message=encoded
             )
-    return ApiError(code=f"HTTP_{status}", message=_excerpt(status, body, content_type))
+    return ApiError(code=f"HTTP_{status}", message=excerpt(status, body, content_type))
 
 
 def _from_json(body: bytes) -> tuple[str, str, str] | None:
@@ -91,7 +72,7 @@ def _search(document: Mapping[str, object]) -> tuple[str, str, str]:
         for code_key, message_key in _SHAPES:
             code = _code(node.get(code_key))
             if code:
-                return code[:_MAX_MESSAGE], _text(node.get(message_key)), encoded
+                return code[:MAX_MESSAGE], _text(node.get(message_key)), encoded
             message = message or _text(node.get(message_key))
         if depth < _MAX_DEPTH:
             queue.extend((child, depth + 1) for child in node.values() if isinstance(child, dict))
@@ -113,38 +94,4 @@ def _text(value: object) -> str:
         text = value.strip()
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
-
-
-def _excerpt(status: int, body: bytes, content_type: str | None) -> str:
-    text = _decode(body[:_HTML_SCAN], content_type)
-    if _looks_like_html(text, content_type):
-        title = _TITLE.search(text)
-        text = title.group(1) if title else _TAG.sub(" ", _SCRIPT.sub(" ", text))
-    text = _WHITESPACE.sub(" ", text).strip()
-    if not text:
-        return _phrase(status)
-    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
-
-
-def _decode(chunk: bytes, content_type: str | None) -> str:
-    match = _CHARSET.search(content_type or "")
-    if match:
-        try:
-            return chunk.decode(match.group(1), "replace")
-        except (LookupError, UnicodeError):  # unknown charset, or a codec that is not text
-            pass
-    return chunk.decode("utf-8", "replace")
-
-
-def _looks_like_html(text: str, content_type: str | None) -> bool:
-    if content_type and "html" in content_type.lower():
-        return True
-    return text.lstrip()[:1] == "<"
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."

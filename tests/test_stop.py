@@ -1,8 +1,8 @@
-"""batch_ims.control: the failure threshold, the auth streak, the first stop reason."""
+"""batch_ims.run.stop: the failure threshold, the auth streak, the first stop reason."""
 
 from __future__ import annotations
 
-from batch_ims.control import RunControl, StopPolicy, StopReason
+from batch_ims.run.stop import RunControl, StopPolicy, StopReason
 from batch_ims.models import Outcome, Status
 
 

@@ -1,8 +1,7 @@
-"""Comparing an image's attributes with what the ops intend (verify, lost answers, skip)."""
+"""Comparing an image's attributes with what the ops intend (verify, lost answers, skip, diff)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,15 +30,3 @@ def mismatches(image: Mapping[str, Any], ops: tuple[Op, ...]) -> list[str]:
     for op in ops:
         final[op.attribute] = op
     return [attr for attr, op in final.items() if not op_holds(image, op)]
-
-
-def parse_image(body: bytes) -> dict[str, Any] | None:
-    """The image object from a PATCH answer or from `GET /v2/cloudimages?id=` (`images[0]`)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(data, dict) and isinstance(data.get("images"), list):
-        images = data["images"]
-        return images[0] if images and isinstance(images[0], dict) else None
-    return data if isinstance(data, dict) and "id" in data else None

@@ -6,9 +6,9 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 
-from batch_ims.control import RunControl, StopPolicy, StopReason
+from batch_ims.run.stop import RunControl, StopPolicy, StopReason
 from batch_ims.models import ImageTask, Op, Outcome, Status
-from batch_ims.runner import Dispatcher, DispatchOptions
+from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
 from batch_ims.send import Finished
 
 Send = Callable[[ImageTask], Awaitable[Finished]]

@@ -1,0 +1,198 @@
+"""`batch-ims plan`: what a manifest would do, without sending anything.
+
+Offline, it counts the operations per attribute and shows a few sample values of each (so
+a wrongly decoded file is visible before anything is sent). With `--diff`, each image's
+current attributes are read (GET, through the same session, pacing, retries and
+dispatcher as a run) and the plan shows `before -> after` per attribute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from yarl import URL
+
+from batch_ims.auth import Authenticator
+from batch_ims.exitcodes import ExitCode
+from batch_ims.manifest import Manifest
+from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
+from batch_ims.output.report import open_report
+from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
+from batch_ims.run.image import ImageStep
+from batch_ims.run.session import open_session
+from batch_ims.run.stop import RunStop
+from batch_ims.services.ims import ImsService
+from batch_ims.settings import RunSettings
+from batch_ims.stats import RunStats
+from batch_ims.transport.exchange import AttemptCount
+from batch_ims.values import as_text
+
+_SHOWN_INVALID = 50
+_SAMPLES = 3
+_SAMPLE_WIDTH = 24
+
+
+@dataclass(slots=True)
+class AttributePlan:
+    counts: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+
+
+def op_table(tasks: Iterable[ImageTask]) -> dict[str, AttributePlan]:
+    """attribute -> count of each op over all valid images, and its first distinct values."""
+    table: dict[str, AttributePlan] = {}
+    for task in tasks:
+        for op in task.ops:
+            plan = table.get(op.attribute)
+            if plan is None:
+                plan = table[op.attribute] = AttributePlan()
+            plan.counts[op.op] += 1
+            value = op.value
+            if value is not None and len(plan.samples) < _SAMPLES and value not in plan.samples:
+                plan.samples.append(value)
+    return dict(sorted(table.items()))
+
+
+def _shown(value: str) -> str:
+    text = value if len(value) <= _SAMPLE_WIDTH else value[: _SAMPLE_WIDTH - 1] + "…"
+    return repr(text)
+
+
+def render_plan(manifest: Manifest, out: TextIO) -> None:
+    ops = sum(len(t.ops) for t in manifest.tasks)
+    out.write(
+        f"plan for {manifest.path} ({manifest.layout} layout): {manifest.row_count} rows, "
+        f"{len(manifest.tasks)} images to update ({ops} operations), "
+        f"{len(manifest.invalid)} invalid\n"
+    )
+    table = op_table(manifest.tasks)
+    if table:
+        width = max(len("attribute"), *(len(a) for a in table))
+        out.write(
+            f"  {'attribute':<{width}}  {'add':>8}  {'replace':>8}  {'remove':>8}  sample values\n"
+        )
+        for attribute, plan in table.items():
+            counts = plan.counts
+            samples = ", ".join(_shown(v) for v in plan.samples)
+            out.write(
+                f"  {attribute:<{width}}  {counts['add']:>8}  {counts['replace']:>8}  "
+                f"{counts['remove']:>8}  {samples}\n".rstrip(" ")
+            )
+    errors = [error for item in manifest.invalid for error in item.errors]
+    if errors:
+        out.write(f"invalid rows ({len(errors)}):\n")
+        for error in sorted(errors, key=lambda e: e.row)[:_SHOWN_INVALID]:
+            out.write(f"  {manifest.path}: {error.describe()}\n")
+        if len(errors) > _SHOWN_INVALID:
+            out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
+
+
+def write_invalid_report(manifest: Manifest, path: Path) -> None:
+    report = open_report(path)
+    try:
+        for item in manifest.invalid:
+            report.write(invalid(item))
+    finally:
+        report.close()
+
+
+def render_diff(task: ImageTask, image: dict[str, Any] | None, out: TextIO) -> None:
+    if image is None:
+        out.write(f"{task.image_id}: not found\n")
+        return
+    out.write(f"{task.image_id} ({as_text(image.get('name'))}):\n")
+    for op in task.ops:
+        before = repr(as_text(image[op.attribute])) if op.attribute in image else "(absent)"
+        after = "(absent)" if op.op == "remove" else repr(op.value or "")
+        same = "  (unchanged)" if before == after else ""
+        out.write(f"  {op.attribute}: {before} -> {after}{same}\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    task: ImageTask
+    image: dict[str, Any] | None
+    error: str
+
+
+class _Reader:
+    """The dispatcher's `send` for a preview: one read per image, kept by image id."""
+
+    def __init__(self, step: ImageStep) -> None:
+        self._step = step
+        self.images: dict[str, dict[str, Any] | None] = {}
+        self.errors: dict[str, str] = {}
+
+    async def read(self, task: ImageTask, count: AttemptCount) -> Finished:
+        image, exchange = await self._step.read(task.image_id)
+        if image is None and not exchange.ok:
+            reason = exchange.error.code if exchange.error else ""
+            if exchange.transport is not None:
+                reason = exchange.transport.kind
+            self.errors[task.image_id] = f"could not read: {reason or 'run stopped'}"
+            return self._step.failed(task, 0.0, exchange)
+        self.images[task.image_id] = image
+        return Finished(_read_ok(task))
+
+
+def _read_ok(task: ImageTask) -> Outcome:
+    return sent(task, Status.SUCCEEDED, http_status=200, attempts=0, request_id="", duration_ms=0)
+
+
+async def read_states(
+    tasks: list[ImageTask], settings: RunSettings, endpoint: URL, auth: Authenticator
+) -> list[Read]:
+    """Current attributes of every image, through the run's dispatcher, in manifest order."""
+    stop = RunStop(settings.stop_policy)
+    async with open_session(
+        settings,
+        endpoint=endpoint,
+        auth=auth,
+        service=ImsService(endpoint),
+        stats=RunStats(),
+        stop=stop,
+    ) as step:
+        reader = _Reader(step)
+        dispatcher = Dispatcher(
+            send=reader.read,
+            record=lambda outcome: None,
+            stop=stop,
+            options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
+        )
+        await dispatcher.run(tasks)
+    return [_read_of(task, reader) for task in tasks]
+
+
+def _read_of(task: ImageTask, reader: _Reader) -> Read:
+    if task.image_id in reader.images:
+        return Read(task, reader.images[task.image_id], "")
+    return Read(task, None, reader.errors.get(task.image_id, "not read: the preview stopped"))
+
+
+def print_diff(reads: list[Read], out: TextIO) -> ExitCode:
+    failed = False
+    for read in reads:
+        if read.error:
+            failed = True
+            out.write(f"{read.task.image_id}: {read.error}\n")
+        else:
+            failed = failed or read.image is None  # not found: the run would get a 404
+            render_diff(read.task, read.image, out)
+    return ExitCode.SOME_FAILED if failed else ExitCode.OK
+
+
+def run_preview(manifest: Manifest, out: TextIO) -> ExitCode:
+    render_plan(manifest, out)
+    return ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK
+
+
+def run_diff(
+    manifest: Manifest, settings: RunSettings, endpoint: URL, auth: Authenticator, out: TextIO
+) -> ExitCode:
+    reads = asyncio.run(read_states(manifest.tasks, settings, endpoint, auth))
+    return print_diff(reads, out)

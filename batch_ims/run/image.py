@@ -1,0 +1,158 @@
+"""One image, start to finish: the PATCH, its verification, a lost answer reconciled.
+
+Turns exchanges (`transport.exchange`) into outcome records (`models`): what was really
+sent, how it ended, and the note that explains it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from batch_ims.models import Finished, ImageTask, Op, Status, ops_json, sent
+from batch_ims.services.base import ImageService
+from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger
+from batch_ims.values import mismatches
+
+_LOST_THEN_APPLIED = "answer to an earlier attempt was lost; GET shows the change applied"
+_APPLIED_AFTER_LOST = "applied after a lost answer (add/replace are idempotent)"
+
+
+class ImageStep:
+    def __init__(
+        self,
+        *,
+        exchanger: Exchanger,
+        service: ImageService,
+        verify: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._exchanger = exchanger
+        self._service = service
+        self._verify = verify
+        self._clock = clock
+
+    async def read(self, image_id: str) -> tuple[dict[str, Any] | None, Exchange]:
+        """The image's current attributes, paced and retried like a PATCH."""
+        exchange = await self._exchanger.exchange(self._service.read(image_id))
+        result = exchange.result
+        image = self._service.parse_image(result.body) if exchange.ok and result else None
+        return image, exchange
+
+    async def patch(
+        self, task: ImageTask, count: AttemptCount, ops: tuple[Op, ...] | None = None
+    ) -> Finished:
+        """PATCH `ops` (default: the task's) and conclude; `count` shows attempts in flight."""
+        started = self._clock()
+        body = ops_json(ops if ops is not None else task.ops).encode("utf-8")
+        exchange = await self._exchanger.exchange(self._service.patch(task.image_id), body, count)
+        finished = await self._conclude(task, ops, started, exchange)
+        applied = exchange.ok or exchange.lost_answer
+        return Finished(finished.outcome, finished.auth_failure, may_have_applied=applied)
+
+    async def _conclude(
+        self, task: ImageTask, ops: tuple[Op, ...] | None, started: float, exchange: Exchange
+    ) -> Finished:
+        intended = ops if ops is not None else task.ops
+        result = exchange.result
+        if exchange.ok and result is not None:
+            wrong = self._verify_answer(result.body, intended)
+            if wrong:
+                message = "answer differs from the intended values for: " + ", ".join(wrong)
+                return self.finish(
+                    task,
+                    started,
+                    exchange,
+                    Status.FAILED,
+                    ops,
+                    code="verify_mismatch",
+                    message=message,
+                )
+            note = _APPLIED_AFTER_LOST if exchange.lost_answer else ""
+            return self.finish(task, started, exchange, Status.SUCCEEDED, ops, note=note)
+        if result is not None and result.status == 409 and exchange.lost_answer:
+            image, _ = await self.read(task.image_id)
+            if image is not None and not mismatches(image, intended):
+                return self.finish(
+                    task, started, exchange, Status.SUCCEEDED, ops, note=_LOST_THEN_APPLIED
+                )
+        return self.failed(task, started, exchange, ops)
+
+    def _verify_answer(self, body: bytes, ops: tuple[Op, ...]) -> list[str]:
+        if not self._verify:
+            return []
+        image = self._service.parse_image(body)
+        return mismatches(image, ops) if image is not None else ["(unreadable answer)"]
+
+    def failed(
+        self,
+        task: ImageTask,
+        started: float,
+        exchange: Exchange,
+        ops: tuple[Op, ...] | None = None,
+    ) -> Finished:
+        """The outcome of an exchange that did not succeed."""
+        transport = exchange.transport
+        if exchange.stopped and exchange.result is None:
+            note = "not sent: the run stopped first"
+            if exchange.attempts:
+                note = "run stopped before the next retry"
+                if exchange.lost_answer:
+                    note += "; an earlier attempt got no answer and may have been applied"
+            return self.finish(
+                task,
+                started,
+                exchange,
+                Status.ABORTED,
+                ops,
+                code=transport.kind if transport else "",
+                message=transport.detail if transport else "",
+                note=note,
+            )
+        if transport is not None:
+            return self.finish(
+                task,
+                started,
+                exchange,
+                Status.FAILED,
+                ops,
+                code=transport.kind,
+                message=transport.detail,
+            )
+        error = exchange.error
+        code, message = (error.code, error.message) if error is not None else ("", "")
+        status = Status.ABORTED if exchange.stopped else Status.FAILED
+        note = "run stopped before the next retry" if exchange.stopped else ""
+        finished = self.finish(
+            task, started, exchange, status, ops, code=code, message=message, note=note
+        )
+        http_status = exchange.result.status if exchange.result is not None else 0
+        return Finished(finished.outcome, self._service.is_auth_failure(http_status, code))
+
+    def finish(
+        self,
+        task: ImageTask,
+        started: float,
+        exchange: Exchange,
+        status: Status,
+        ops: tuple[Op, ...] | None = None,
+        *,
+        code: str = "",
+        message: str = "",
+        note: str = "",
+    ) -> Finished:
+        result = exchange.result
+        outcome = sent(
+            task,
+            status,
+            http_status=result.status if result is not None else None,
+            attempts=exchange.attempts,
+            request_id=result.request_id if result is not None else "",
+            duration_ms=int((self._clock() - started) * 1000),
+            code=code,
+            message=message,
+            note=note,
+            ops=ops,
+        )
+        return Finished(outcome)

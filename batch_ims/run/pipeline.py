@@ -1,0 +1,229 @@
+"""`batch-ims run`: the pipeline wired in one place.
+
+prepare (read manifest, check, select) -> open sinks -> send -> summarise.
+Everything that can be checked offline is checked before the first request; the tool's
+own errors raised before `open sinks` mean nothing was sent and nothing was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from yarl import URL
+
+from batch_ims.auth import Authenticator, AuthFailedError, failure_hint
+from batch_ims.context import Environment
+from batch_ims.exitcodes import ExitCode
+from batch_ims.models import Status, invalid, unsent
+from batch_ims.output.events import ImageEvents, Progress, Recorder
+from batch_ims.output.journal import Journal
+from batch_ims.output.paths import OutputPaths, output_paths
+from batch_ims.output.report import open_report
+from batch_ims.output.summary import Summary, touch_summary, write_summary
+from batch_ims.output.undo import UndoWriter
+from batch_ims.run.current_state import CurrentStateStage
+from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send
+from batch_ims.run.prepare import Prepared, check_offline, endpoint_and_auth, load, prepare
+from batch_ims.run.session import open_session
+from batch_ims.run.signals import Signals
+from batch_ims.run.stop import RunStop, StopReason
+from batch_ims.services.ims import ImsService
+from batch_ims.settings import RunSettings
+from batch_ims.stats import RunStats
+
+_log = structlog.get_logger("batch_ims")
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    endpoint: URL
+    auth: Authenticator
+
+
+@dataclass(frozen=True, slots=True)
+class _Sinks:
+    recorder: Recorder
+    progress: Progress
+    undo: UndoWriter | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every stage of one run shares."""
+
+    settings: RunSettings
+    environment: Environment
+    paths: OutputPaths
+    prepared: Prepared
+    stats: RunStats
+    stop: RunStop
+
+
+def run(settings: RunSettings, environment: Environment) -> ExitCode:
+    """Validate everything that can be checked offline, then send; returns the exit code."""
+    now = datetime.now(UTC)
+    target = None if settings.dry_run else _Target(*endpoint_and_auth(settings, environment))
+    paths = output_paths(settings, now)
+    check_offline(settings, paths)
+    prepared = prepare(settings, load(settings), paths)
+    state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
+    started = time.monotonic()
+    with _open_sinks(state, live=target is not None) as sinks:
+        _record_unsent(state, sinks.recorder, dry_run=target is None)
+        if target is not None:
+            asyncio.run(_send(state, target, sinks))
+    return _summarise(state, target, time.monotonic() - started)
+
+
+@contextlib.contextmanager
+def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
+    """Every output of the run, opened only now that every check passed: the journal first
+    (its lock), the report last, so that a refused run truncates nothing."""
+    settings, paths = state.settings, state.paths
+    with contextlib.ExitStack() as stack:
+        journal = None
+        if live and paths.journal is not None:
+            journal = Journal(paths.journal, clock=time.monotonic)  # the recorder closes it
+        if settings.summary_json is not None:
+            touch_summary(settings.summary_json)  # an unwritable path fails now, before sending
+        undo = None
+        if live and settings.undo_manifest is not None:
+            undo = UndoWriter(settings.undo_manifest, append=settings.resume)
+            stack.callback(undo.close)
+        progress = Progress(
+            total=state.prepared.images,
+            stats=state.stats,
+            interval_s=settings.progress_interval,
+            clock=time.monotonic,
+            terminal=state.environment.stderr_is_terminal and settings.log_format != "json",
+        )
+        quiet = state.environment.stderr_is_terminal and not settings.verbose
+        report = open_report(paths.report)
+        events = ImageEvents(quiet_successes=quiet)
+        # the journal before the report: a row reported is a row journaled
+        sinks = (
+            [report, events, progress] if journal is None else [journal, report, events, progress]
+        )
+        recorder = stack.enter_context(Recorder(state.stats, sinks))
+        yield _Sinks(recorder, progress, undo)
+
+
+def _record_unsent(state: _Run, recorder: Recorder, *, dry_run: bool) -> None:
+    for item in state.prepared.invalid:
+        recorder.record(invalid(item))
+    for outcome in state.prepared.selection.skipped:
+        recorder.record(outcome)
+    if dry_run:
+        for task in state.prepared.selection.send:
+            recorder.record(unsent(task, Status.SKIPPED, "dry run: not sent"))
+
+
+async def _send(state: _Run, target: _Target, sinks: _Sinks) -> None:
+    settings = state.settings
+    tasks = state.prepared.selection.send
+    async with Signals(state.stop) as signals:
+        try:
+            async with open_session(
+                settings,
+                endpoint=target.endpoint,
+                auth=target.auth,
+                service=ImsService(target.endpoint),
+                stats=state.stats,
+                stop=state.stop,
+            ) as step:
+                _log.info(
+                    "run.started",
+                    endpoint=str(target.endpoint),
+                    auth=target.auth.describe(),
+                    images=len(tasks),
+                    rate=settings.rate,
+                    concurrency=settings.concurrency,
+                )
+                send: Send = step.patch
+                if settings.skip_unchanged or sinks.undo is not None:
+                    send = CurrentStateStage(
+                        step,
+                        skip_unchanged=settings.skip_unchanged,
+                        wide_layout=state.prepared.wide_layout,
+                        undo=sinks.undo,
+                    ).send
+                dispatcher = Dispatcher(
+                    send=send,
+                    record=sinks.recorder.record,
+                    stop=state.stop,
+                    options=DispatchOptions(
+                        concurrency=settings.concurrency, grace_s=settings.grace
+                    ),
+                )
+                signals.on_second = dispatcher.cancel_in_flight
+                ticker = asyncio.create_task(_tick(sinks, settings.progress_interval))
+                try:
+                    await dispatcher.run(tasks)
+                finally:
+                    ticker.cancel()
+        except AuthFailedError as exc:
+            _abort_all(state, sinks.recorder, exc)
+
+
+def _abort_all(state: _Run, recorder: Recorder, exc: AuthFailedError) -> None:
+    state.stop.stop(StopReason.AUTH)
+    _log.error("auth.failed", error=str(exc))
+    note = "not sent: authentication failed"
+    for task in state.prepared.selection.send:
+        recorder.record(unsent(task, Status.ABORTED, note, code="auth_failed", message=str(exc)))
+
+
+async def _tick(sinks: _Sinks, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(min(0.5, interval_s))
+        sinks.progress.tick()
+        sinks.recorder.flush()
+
+
+def _summarise(state: _Run, target: _Target | None, duration_s: float) -> ExitCode:
+    code = state.stop.exit_code(state.stats)
+    summary = Summary.build(
+        stats=state.stats,
+        duration_s=duration_s,
+        exit_code=int(code),
+        report=state.paths.report,
+        images=state.prepared.images,
+    )
+    _log.info("run.finished", **summary.log_fields())
+    if target is not None:
+        _explain_stop(state, target)
+    if state.settings.summary_json is not None:
+        write_summary(state.settings.summary_json, summary)
+    with contextlib.suppress(OSError, ValueError):  # stdout closed (`| head`): the report stands
+        state.environment.stdout.write(summary.human())
+        state.environment.stdout.flush()
+    return code
+
+
+def _explain_stop(state: _Run, target: _Target) -> None:
+    """One line for a run that stopped on its own: what went wrong and what to check."""
+    stop = state.stop
+    if stop.reason is StopReason.UNREACHABLE:
+        line = f"cannot reach {target.endpoint.host}: {stop.last_unreachable}"
+    elif stop.reason is StopReason.AUTH:
+        last = stop.last_auth_failure
+        line = failure_hint(
+            code=last.error_code if last else "",
+            message=last.error_message if last else "",
+            server_date=state.stats.server_date,
+            now=datetime.now(UTC),
+            mode=target.auth.mode,
+            region=target.auth.region,
+            project_id=target.auth.project_id,
+        )
+        _log.error("run.auth_failed", hint=line)
+    else:
+        return
+    if state.environment.stderr_is_terminal:
+        state.environment.stderr.write(line + "\n")

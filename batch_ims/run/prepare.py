@@ -1,0 +1,97 @@
+"""The first stages of a run: everything decided and checked before the first request.
+
+read manifest -> check files and TLS -> select (shard, resume, retry-failed).
+The tool's own errors raised here mean nothing was sent and nothing was opened.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from yarl import URL
+
+from batch_ims.auth import Authenticator, resolve_authenticator
+from batch_ims.context import Environment
+from batch_ims.errors import UsageError
+from batch_ims.manifest import Manifest, load_manifest
+from batch_ims.models import InvalidItem
+from batch_ims.output.journal import read_succeeded
+from batch_ims.output.paths import OutputPaths, check_paths
+from batch_ims.output.report import read_report_statuses
+from batch_ims.run.selection import Selection, in_shard, select
+from batch_ims.services.ims import resolve_endpoint
+from batch_ims.settings import RunSettings
+from batch_ims.transport.client import make_ssl_context
+
+_log = structlog.get_logger("batch_ims")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything decided before the first request."""
+
+    selection: Selection
+    invalid: list[InvalidItem]
+    images: int
+    wide_layout: bool
+
+
+def load(settings: RunSettings) -> Manifest:
+    manifest = load_manifest(settings.manifest, sheet=settings.sheet, encoding=settings.encoding)
+    _log.info(
+        "manifest.loaded",
+        path=str(settings.manifest),
+        layout=manifest.layout,
+        rows=manifest.row_count,
+        images=len(manifest.tasks),
+        invalid=len(manifest.invalid),
+    )
+    return manifest
+
+
+def check_offline(settings: RunSettings, paths: OutputPaths) -> None:
+    """Everything about the run's own files that can be refused before anything is opened."""
+    check_paths(settings, paths)
+    _check_tls(settings.ca_bundle)
+
+
+def _check_tls(ca_bundle: Path | None) -> None:
+    if ca_bundle is None:
+        return
+    try:
+        make_ssl_context(ca_bundle=str(ca_bundle), insecure=False)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"--ca-bundle {str(ca_bundle)!r}: cannot load it as PEM CA certificates "
+            f"({exc.__class__.__name__}: {exc})"
+        ) from exc
+
+
+def endpoint_and_auth(settings: RunSettings, environment: Environment) -> tuple[URL, Authenticator]:
+    """The endpoint (from --endpoint, --region, or the profile's region) and credentials."""
+    if settings.endpoint is None and settings.region is None and settings.profile is not None:
+        auth = resolve_authenticator(env=environment.env, profile=settings.profile, region=None)
+        return resolve_endpoint(None, auth.region), auth
+    endpoint = resolve_endpoint(settings.endpoint, settings.region)
+    auth = resolve_authenticator(
+        env=environment.env, profile=settings.profile, region=settings.region, endpoint=endpoint
+    )
+    return endpoint, auth
+
+
+def prepare(settings: RunSettings, manifest: Manifest, paths: OutputPaths) -> Prepared:
+    earlier = None
+    if settings.retry_failed_from is not None:
+        earlier = read_report_statuses(settings.retry_failed_from)
+    done = read_succeeded(paths.journal) if settings.resume and paths.journal else None
+    tasks = [t for t in manifest.tasks if in_shard(t.image_id, settings.shard)]
+    invalid = [i for i in manifest.invalid if in_shard(i.image_id, settings.shard)]
+    return Prepared(
+        selection=select(tasks, earlier_report=earlier, journal_done=done),
+        invalid=invalid,
+        images=len(tasks) + len(invalid),
+        wide_layout=manifest.layout == "wide",
+    )

@@ -1,0 +1,131 @@
+"""Everything one run needs to talk to its image service, opened and closed together.
+
+Used by `run` (PATCHes) and by `plan --diff` (reads): one HTTP session, the authenticator
+prepared once, the shared pacer and rate, the retry loop, and the image step on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from batch_ims.auth import Authenticator
+from batch_ims.run.image import ImageStep
+from batch_ims.run.stop import RunStop
+from batch_ims.services.base import ImageService
+from batch_ims.settings import RunSettings
+from batch_ims.stats import RunStats
+from batch_ims.transport.client import (
+    HttpClient,
+    HttpResult,
+    TransportError,
+    make_session,
+    make_ssl_context,
+)
+from batch_ims.transport.exchange import Exchanger
+from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
+from batch_ims.transport.retry import RetryPolicy
+
+_log = structlog.get_logger("batch_ims")
+
+
+class _Observer:
+    """Requests as the run sees them: counted, and an endpoint that never answers stops it."""
+
+    def __init__(self, stats: RunStats, stop: RunStop, endpoint: URL) -> None:
+        self._stats = stats
+        self._stop = stop
+        self._host = endpoint.host or str(endpoint)
+
+    def request_done(
+        self, method: str, latency_ms: float, answer: HttpResult | TransportError
+    ) -> None:
+        if isinstance(answer, TransportError):
+            self._stats.request_done(method, latency_ms)
+            connected = answer.kind != "connection_error"
+            if self._stop.request_ended(connected=connected, detail=answer.detail):
+                _log.error("run.unreachable", host=self._host, reason=answer.detail)
+            return
+        self._stats.request_done(method, latency_ms, answer.date)
+        self._stop.request_ended(connected=True)
+
+    def retry_scheduled(self) -> None:
+        self._stats.retry_scheduled()
+
+    def throttle_seen(self) -> None:
+        self._stats.throttle_seen()
+
+
+@asynccontextmanager
+async def open_session(
+    settings: RunSettings,
+    *,
+    endpoint: URL,
+    auth: Authenticator,
+    service: ImageService,
+    stats: RunStats,
+    stop: RunStop,
+) -> AsyncIterator[ImageStep]:
+    """Open the session, prepare auth (may raise AuthFailedError), yield the image step.
+
+    A stop while authentication is under way abandons it: the step is still yielded, and
+    the caller's dispatcher reports every image as not sent.
+    """
+    ca_bundle = str(settings.ca_bundle) if settings.ca_bundle else None
+    ssl_context = make_ssl_context(ca_bundle=ca_bundle, insecure=settings.insecure)
+    if settings.insecure:
+        _log.warning(
+            "tls.verification_disabled",
+            endpoint=str(endpoint),
+            advice="--insecure: anyone on the network path can read and change requests",
+        )
+    async with make_session(
+        concurrency=settings.concurrency, ssl_context=ssl_context, timeout_s=settings.timeout
+    ) as session:
+        await _prepare_unless_stopped(auth, session, stop)
+        rate = AdaptiveRate(RatePolicy(ceiling=settings.rate), time.monotonic)
+        exchanger = Exchanger(
+            client=HttpClient(session, auth.headers, request_id_header=service.request_id_header),
+            answers=service,
+            pacer=Pacer(rate, time.monotonic, sleep=_stoppable(stop.pause)),
+            rate=rate,
+            policy=RetryPolicy(max_attempts=settings.max_attempts),
+            auth=auth,
+            observer=_Observer(stats, stop, endpoint),
+            stopping=lambda: stop.stopping,
+            pause=stop.pause,
+            rand=random.random,
+        )
+        yield ImageStep(exchanger=exchanger, service=service, verify=settings.verify)
+
+
+async def _prepare_unless_stopped(
+    auth: Authenticator, session: aiohttp.ClientSession, stop: RunStop
+) -> None:
+    preparing = asyncio.create_task(auth.prepare(session))
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({preparing, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not preparing.done():
+        preparing.cancel()
+        await asyncio.gather(preparing, return_exceptions=True)
+        return
+    preparing.result()
+
+
+def _stoppable(pause: Callable[[float], Awaitable[bool]]) -> Callable[[float], Awaitable[None]]:
+    """The pacer's sleep, cut short when the run stops (the exchange then sends nothing)."""
+
+    async def sleep(seconds: float) -> None:
+        await pause(seconds)
+
+    return sleep

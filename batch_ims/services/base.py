@@ -1,0 +1,50 @@
+"""What the run asks of an image service: requests to send and how to read the answers."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from batch_ims.transport.apierror import ApiError
+from batch_ims.transport.client import Request
+
+
+class ImageService(Protocol):
+    """One image API (IMS, ...): paths, headers, error documents and image documents."""
+
+    @property
+    def name(self) -> str:
+        """Short name for logs and the summary, e.g. 'ims'."""
+        ...
+
+    @property
+    def request_id_header(self) -> str:
+        """The answer header that carries the request id the report shows."""
+        ...
+
+    def patch(self, image_id: str) -> Request:
+        """The request that applies a JSON Patch body to one image."""
+        ...
+
+    def read(self, image_id: str) -> Request:
+        """The request that reads one image's current attributes."""
+        ...
+
+    def parse_image(self, body: bytes) -> dict[str, Any] | None:
+        """The image document in a PATCH or read answer; None when there is none."""
+        ...
+
+    def parse_error(self, status: int, body: bytes, content_type: str | None) -> ApiError:
+        """The report's error code and message for an answer that was not a success."""
+        ...
+
+    def is_throttle(self, status: int, code: str) -> bool:
+        """The API asked us to slow down."""
+        ...
+
+    def is_retryable(self, status: int, code: str) -> bool:
+        """Another attempt may succeed (throttles, overloads, gateway errors)."""
+        ...
+
+    def is_auth_failure(self, status: int, code: str) -> bool:
+        """The credentials (or their permissions) are wrong: counts toward the auth limit."""
+        ...

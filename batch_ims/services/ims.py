@@ -1,0 +1,95 @@
+"""Huawei Cloud IMS: `PATCH /v2/cloudimages/{id}`, `GET /v2/cloudimages?id=`, IMS errors.
+
+Endpoints are `https://ims.{region}.myhuaweicloud.com` (`.eu` for the EU regions); image
+ids are canonical lowercase UUIDs (checked again here, before they reach a URL); IMS's own
+flow control answers `400 IMG.0060`, which is throttling like a gateway 429.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from yarl import URL
+
+from batch_ims.auth.hints import is_auth_failure
+from batch_ims.errors import UsageError
+from batch_ims.services.huawei_errors import parse_error
+from batch_ims.transport.apierror import ApiError
+from batch_ims.transport.client import Request
+from batch_ims.transport.endpoint import check_endpoint
+from batch_ims.transport.retry import RETRY_STATUSES
+
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+IMS_FLOW_CONTROL = "IMG.0060"
+_EU_REGIONS = frozenset({"eu-west-101"})
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
+
+
+def region_endpoint(region: str) -> URL:
+    """`https://ims.{region}.myhuaweicloud.com` (`.eu` for the EU regions)."""
+    if not region.replace("-", "").isalnum():
+        raise UsageError(f"--region {region!r} is not a region name such as cn-north-4")
+    domain = "myhuaweicloud.eu" if region in _EU_REGIONS else "myhuaweicloud.com"
+    return URL(f"https://ims.{region}.{domain}")
+
+
+def resolve_endpoint(endpoint: str | None, region: str | None) -> URL:
+    """The IMS base URL: `--endpoint`, else the region's. Plain http only to loopback."""
+    if endpoint:
+        return check_endpoint(
+            endpoint, name="--endpoint", example="https://ims.cn-north-4.myhuaweicloud.com"
+        )
+    if region:
+        return region_endpoint(region)
+    raise UsageError("no endpoint: give --endpoint URL or --region NAME (e.g. cn-north-4)")
+
+
+def check_image_id(image_id: str) -> str:
+    if not _UUID.match(image_id):
+        raise ValueError("image id is not a canonical lowercase UUID")
+    return image_id
+
+
+class ImsService:
+    """The IMS image API under one endpoint."""
+
+    name = "ims"
+    request_id_header = "X-Request-Id"
+
+    def __init__(self, endpoint: URL) -> None:
+        self._images = endpoint / "v2" / "cloudimages"
+        self._prefix = str(self._images) + "/"
+
+    def patch(self, image_id: str) -> Request:
+        url = URL(self._prefix + check_image_id(image_id), encoded=True)
+        return Request("PATCH", url, _HEADERS)
+
+    def read(self, image_id: str) -> Request:
+        url = self._images.with_query({"id": check_image_id(image_id)})
+        return Request("GET", url, _HEADERS)
+
+    def parse_image(self, body: bytes) -> dict[str, Any] | None:
+        """The image of a PATCH answer, or `images[0]` of `GET /v2/cloudimages?id=`."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if isinstance(data, dict) and isinstance(data.get("images"), list):
+            images = data["images"]
+            return images[0] if images and isinstance(images[0], dict) else None
+        return data if isinstance(data, dict) and "id" in data else None
+
+    def parse_error(self, status: int, body: bytes, content_type: str | None) -> ApiError:
+        return parse_error(status, body, content_type)
+
+    def is_throttle(self, status: int, code: str) -> bool:
+        return status == 429 or (status == 400 and code == IMS_FLOW_CONTROL)
+
+    def is_retryable(self, status: int, code: str) -> bool:
+        return status in RETRY_STATUSES or self.is_throttle(status, code)
+
+    def is_auth_failure(self, status: int, code: str) -> bool:
+        return is_auth_failure(status, code)

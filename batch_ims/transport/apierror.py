@@ -1,0 +1,72 @@
+"""An error answer as the report shows it, and the generic reading of a body with no code.
+
+A body without a code (an HTML page from a proxy, empty, not JSON) gives ``HTTP_<status>`` and
+a short, whitespace-collapsed excerpt of the text. Image services read their own error
+documents (`batch_ims.services`) and fall back on `fallback_error`. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+
+__all__ = ["ApiError", "fallback_error"]
+
+MAX_MESSAGE = 1000
+_EXCERPT = 200
+_HTML_SCAN = 64 * 1024
+
+_WHITESPACE = re.compile(r"\s+")
+_CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiError:
+    """An API error as the report shows it: `code` is never empty."""
+
+    code: str
+    message: str
+    encoded_authorization_message: str = ""
+
+
+def fallback_error(status: int, body: bytes, content_type: str | None) -> ApiError:
+    """`HTTP_<status>` and an excerpt of the body's text (the page title for HTML)."""
+    return ApiError(code=f"HTTP_{status}", message=excerpt(status, body, content_type))
+
+
+def excerpt(status: int, body: bytes, content_type: str | None) -> str:
+    text = _decode(body[:_HTML_SCAN], content_type)
+    if _looks_like_html(text, content_type):
+        title = _TITLE.search(text)
+        text = title.group(1) if title else _TAG.sub(" ", _SCRIPT.sub(" ", text))
+    text = _WHITESPACE.sub(" ", text).strip()
+    if not text:
+        return _phrase(status)
+    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
+
+
+def _decode(chunk: bytes, content_type: str | None) -> str:
+    match = _CHARSET.search(content_type or "")
+    if match:
+        try:
+            return chunk.decode(match.group(1), "replace")
+        except (LookupError, UnicodeError):  # unknown charset, or a codec that is not text
+            pass
+    return chunk.decode("utf-8", "replace")
+
+
+def _looks_like_html(text: str, content_type: str | None) -> bool:
+    if content_type and "html" in content_type.lower():
+        return True
+    return text.lstrip()[:1] == "<"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

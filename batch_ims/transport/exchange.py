@@ -1,0 +1,164 @@
+"""The retry loop: one request sent until it succeeds, fails for good, or attempts run out.
+
+Each attempt waits for a slot from the shared pacer, is sent, and its answer is read as
+the image service says (error code, throttle, retryable). Throttles lower the shared rate
+and a Retry-After pauses every worker; a 401 gets one re-authentication. The loop knows
+nothing of the run: it asks `stopping()` before each send, waits through `pause` (which
+returns True when the run stopped meanwhile), and reports requests to an observer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from batch_ims.transport.apierror import ApiError
+from batch_ims.transport.client import HttpClient, HttpResult, Request, TransportError
+from batch_ims.transport.ratelimit import AdaptiveRate, Pacer
+from batch_ims.transport.retry import RetryPolicy, parse_retry_after
+
+Pause = Callable[[float], Awaitable[bool]]  # waits; True when the run was told to stop meanwhile
+
+
+class Answers(Protocol):
+    """How to read an answer: the image service's knowledge of its API."""
+
+    def parse_error(self, status: int, body: bytes, content_type: str | None) -> ApiError: ...
+
+    def is_throttle(self, status: int, code: str) -> bool: ...
+
+    def is_retryable(self, status: int, code: str) -> bool: ...
+
+
+class Reauthenticator(Protocol):
+    async def on_unauthorized(self, code: str, message: str) -> bool: ...
+
+
+class RequestObserver(Protocol):
+    """Counts what was really sent (the run's statistics)."""
+
+    def request_done(
+        self, method: str, latency_ms: float, answer: HttpResult | TransportError
+    ) -> None: ...
+
+    def retry_scheduled(self) -> None: ...
+
+    def throttle_seen(self) -> None: ...
+
+
+class AttemptCount:
+    """Attempts sent so far for one request, readable while it is still in flight."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The end of a retried request: its last answer (or transport error) and history."""
+
+    result: HttpResult | None
+    error: ApiError | None
+    transport: TransportError | None
+    attempts: int
+    lost_answer: bool  # some attempt got no answer: its change may have been applied
+    stopped: bool  # a retry was due but the run was stopping
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and 200 <= self.result.status < 300
+
+
+class Exchanger:
+    def __init__(
+        self,
+        *,
+        client: HttpClient,
+        answers: Answers,
+        pacer: Pacer,
+        rate: AdaptiveRate,
+        policy: RetryPolicy,
+        auth: Reauthenticator,
+        observer: RequestObserver,
+        stopping: Callable[[], bool],
+        pause: Pause,
+        rand: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._answers = answers
+        self._pacer = pacer
+        self._rate = rate
+        self._policy = policy
+        self._auth = auth
+        self._observer = observer
+        self._stopping = stopping
+        self._pause = pause
+        self._rand = rand
+        self._clock = clock
+
+    async def exchange(
+        self, request: Request, body: bytes = b"", count: AttemptCount | None = None
+    ) -> Exchange:
+        """Send `request` until it succeeds, fails for good, or the attempts run out."""
+        count = count if count is not None else AttemptCount()
+        lost_answer = False
+        reauthenticated = False
+        while True:
+            await self._pacer.acquire()
+            if self._stopping():  # stopped while waiting for a slot: do not send
+                return Exchange(None, None, None, count.sent, lost_answer, True)
+            count.sent += 1
+            sent = self._clock()
+            try:
+                result = await self._client.send(request, body)
+            except TransportError as exc:
+                self._observer.request_done(request.method, (self._clock() - sent) * 1000, exc)
+                lost_answer = True
+                # a certificate that failed verification will fail again: no retry
+                if exc.kind != "tls_error" and await self._retry_after_pause(count.sent, None):
+                    continue
+                return Exchange(None, None, exc, count.sent, lost_answer, self._stopping())
+            self._observer.request_done(request.method, (self._clock() - sent) * 1000, result)
+            if 200 <= result.status < 300:
+                self._rate.on_accepted()
+                return Exchange(result, None, None, count.sent, lost_answer, False)
+            error = self._answers.parse_error(result.status, result.body, result.content_type)
+            self._note_throttle(result, error)
+            if result.status == 401 and not reauthenticated:
+                reauthenticated = True
+                if await self._auth.on_unauthorized(error.code, error.message):
+                    continue
+            retryable = self._answers.is_retryable(result.status, error.code)
+            if retryable and await self._retry_after_pause(count.sent, result):
+                continue
+            stopped = retryable and self._stopping()
+            return Exchange(result, error, None, count.sent, lost_answer, stopped)
+
+    def _note_throttle(self, result: HttpResult, error: ApiError) -> None:
+        if not self._answers.is_throttle(result.status, error.code):
+            self._rate.on_accepted()
+            return
+        self._observer.throttle_seen()
+        self._rate.on_throttled()
+        wait = parse_retry_after(result.retry_after, datetime.now(UTC))
+        if wait:  # the API asked everyone to wait, not just this request
+            self._pacer.push_back(min(wait, self._policy.max_retry_after_s))
+
+    async def _retry_after_pause(self, attempt: int, result: HttpResult | None) -> bool:
+        """Wait out the backoff when another attempt is due; False when there is none."""
+        if self._stopping() or not self._policy.should_retry(attempt=attempt, retryable=True):
+            return False
+        retry_after = None
+        if result is not None:
+            retry_after = parse_retry_after(result.retry_after, datetime.now(UTC))
+        delay = self._policy.delay(attempt=attempt, retry_after_s=retry_after, rand=self._rand)
+        if await self._pause(delay):
+            return False
+        self._observer.retry_scheduled()
+        return True
