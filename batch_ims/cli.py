@@ -278,7 +278,8 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         logsetup.configure(log_format=options.get("log_format") or "auto")
         settings = build_settings(_settings_values(manifest, job, options), now=datetime.now(UTC))
         logsetup.configure(log_format=settings.log_format, verbose=settings.verbose)
-        return int(run_pipeline(settings, process_environment(dict(os.environ))))
+        environment = process_environment(dict(os.environ), ("batch-ims", *sys.argv[1:]))
+        return int(run_pipeline(settings, environment))
 
     sys.exit(guarded(body))
 

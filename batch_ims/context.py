@@ -18,11 +18,14 @@ class Environment:
     stdout: TextIO
     stderr: TextIO
     stderr_is_terminal: bool
+    argv: tuple[str, ...] = ()  # the command line, to print the command that resumes a run
 
 
-def process_environment(env: dict[str, str]) -> Environment:
+def process_environment(env: dict[str, str], argv: tuple[str, ...] = ()) -> Environment:
     try:
         terminal = sys.stderr.isatty()
     except (AttributeError, ValueError):
         terminal = False
-    return Environment(env=env, stdout=sys.stdout, stderr=sys.stderr, stderr_is_terminal=terminal)
+    return Environment(
+        env=env, stdout=sys.stdout, stderr=sys.stderr, stderr_is_terminal=terminal, argv=argv
+    )

@@ -110,11 +110,11 @@ def test_plan_of_a_valid_manifest_exits_0_and_counts_ops_per_attribute_without_a
     assert "4 rows, 3 images to update (4 operations), 0 invalid" in lines[0]
     table = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     assert table == {
-        "__description": ["1", "0", "0"],
-        "name": ["0", "2", "0"],
+        "__description": ["1", "0", "0", "'hello'"],
+        "name": ["0", "2", "0", "'a2',", "'b2'"],
         "owner_team": ["0", "0", "1"],
     }
-    assert lines[1].split() == ["attribute", "add", "replace", "remove"]
+    assert lines[1].split() == ["attribute", "add", "replace", "remove", "sample", "values"]
 
 
 def test_plan_with_one_bad_row_exits_1_naming_row_and_column_and_reports_it(
@@ -302,7 +302,11 @@ def test_rerunning_an_undo_manifest_with_skip_unchanged_sends_no_patch(tmp_path:
     rows = read_report(again)
     assert sorted(row["image_id"] for row in rows) == sorted([IMG_A, IMG_B, IMG_C])
     assert {(row["status"], row["note"]) for row in rows} == {
-        ("skipped", "unchanged: every value already holds")
+        ("skipped", "unchanged: every value already holds (read first; no PATCH sent)")
+    }
+    # no PATCH went out for these rows: nothing in the report may suggest one did
+    assert {(row["attempts"], row["http_status"], row["request_id"]) for row in rows} == {
+        ("0", "", "")
     }
 
 

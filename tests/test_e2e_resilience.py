@@ -254,6 +254,13 @@ def test_a_second_signal_cancels_in_flight_at_once_and_the_report_is_still_writt
     assert _statuses(rows) == {"aborted": 40}
     cancelled = [row for row in rows if "cancelled in flight" in row["note"]]
     assert len(cancelled) == 8
+    # each of them had its PATCH on the wire: the report must say one attempt was sent
+    assert {row["attempts"] for row in cancelled} == {"1"}
+    assert {row["note"] for row in cancelled} == {
+        "cancelled in flight: the change may or may not have been applied"
+    }
+    assert "to resume: " in exited.stdout
+    assert "--resume --journal" in exited.stdout
 
 
 def test_a_manifest_of_mostly_missing_images_stops_early_with_exit_3(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_a_report_path_equal_to_the_manifest_is_refused_and_the_manifest_kept(
 
     assert (run.returncode, plan.returncode) == (2, 2)
     assert "same file" in run.stderr
-    assert "manifest itself" in plan.stderr
+    assert "the manifest and --report are the same file" in plan.stderr
     assert manifest.read_bytes() == before
 
 

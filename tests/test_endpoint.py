@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
-from batch_ims.services.ims import region_endpoint, resolve_endpoint
 from batch_ims.errors import UsageError
+from batch_ims.services.ims import region_endpoint, resolve_endpoint
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""batch_ims.services.huawei_errors: every error-body shape Huawei Cloud answers with, and bodies with none."""
+"""batch_ims.services.huawei_errors: every error-body shape Huawei Cloud answers with."""
 
 from __future__ import annotations
 

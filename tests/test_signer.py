@@ -1,4 +1,4 @@
-"""batch_ims.auth.signer against huaweicloudsdkcore's own Signer, and the verifier the emulator uses."""
+"""batch_ims.auth.signer against huaweicloudsdkcore's own Signer, and the emulator's verifier."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ import aiohttp
 import structlog
 import yarl
 
-from batch_ims.auth.base import MODE_AKSK, MODE_TEMPORARY_AKSK, Clock, mask_key, sdk_date
+from batch_ims.auth.base import MODE_AKSK, MODE_TEMPORARY_AKSK, Clock, mask_key
 from batch_ims.auth.iam import fetch_project_id
-from batch_ims.auth.signer import sign_headers
+from batch_ims.auth.signer import sdk_date, sign_headers
 
 log = structlog.get_logger()
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 import aiohttp
 import yarl
 
 from batch_ims.errors import BatchImsError
+from batch_ims.transport.ratelimit import Clock as Clock  # one definition, re-exported
 
 ENV_AUTH_TOKEN = "BATCH_IMS_AUTH_TOKEN"  # noqa: S105 - a variable name
 ENV_IAM_USER = "BATCH_IMS_IAM_USER"
@@ -30,8 +30,6 @@ MODE_TOKEN = "token"  # noqa: S105 - a mode name
 MODE_IAM_PASSWORD = "iam-password"  # noqa: S105 - a mode name
 
 SIGNING_MODES = frozenset({MODE_AKSK, MODE_TEMPORARY_AKSK})
-
-Clock = Callable[[], float]
 
 
 class AuthFailedError(BatchImsError):
@@ -79,11 +77,6 @@ class Authenticator(Protocol):
     def describe(self) -> str:
         """One line for logs and the summary, never a secret."""
         ...
-
-
-def sdk_date(now: float) -> str:
-    """`X-Sdk-Date` for the epoch seconds `now`: basic ISO 8601 in UTC."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
 
 
 def mask_key(ak: str) -> str:

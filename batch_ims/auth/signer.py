@@ -64,10 +64,13 @@ QueryValue = str | int | bool | Sequence[str]
 Query = Sequence[tuple[str, QueryValue]] | Mapping[str, QueryValue]
 
 
-def sdk_date(now: datetime | None = None) -> str:
-    """`now` (default: the current time) as an X-Sdk-Date value, in UTC; naive means UTC."""
+def sdk_date(now: datetime | float | None = None) -> str:
+    """`now` (default: the current time; a datetime, naive meaning UTC, or epoch seconds) as
+    an X-Sdk-Date value, in UTC."""
     if now is None:
         return _date_of_second(int(time.time()))
+    if isinstance(now, float | int):
+        return _date_of_second(int(now))
     if now.tzinfo is not None:
         now = now.astimezone(UTC)
     return now.strftime(SDK_DATE_FORMAT)

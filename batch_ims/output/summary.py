@@ -16,6 +16,7 @@ class Summary:
     counts: dict[str, int]
     images: int
     requests: int
+    requests_by_method: dict[str, int]
     retries: int
     throttled: int
     duration_s: float
@@ -32,6 +33,7 @@ class Summary:
             counts=stats.all_counts(),
             images=images,
             requests=stats.requests,
+            requests_by_method={m: stats.requests_by_method.get(m, 0) for m in ("GET", "PATCH")},
             retries=stats.retries,
             throttled=stats.throttled,
             duration_s=round(duration_s, 3),
@@ -46,6 +48,7 @@ class Summary:
             "counts": self.counts,
             "images": self.images,
             "requests": self.requests,
+            "requests_by_method": self.requests_by_method,
             "retries": self.retries,
             "throttled": self.throttled,
             "duration_s": self.duration_s,
@@ -60,9 +63,11 @@ class Summary:
 
     def human(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts.items())
+        by_method = ", ".join(f"{n} {method}" for method, n in self.requests_by_method.items())
         return (
             f"batch-ims: {self.images} images: {counts}\n"
-            f"  {self.requests} requests ({self.retries} retries, {self.throttled} throttled) "
+            f"  {self.requests} requests ({by_method}; {self.retries} retries, "
+            f"{self.throttled} throttled) "
             f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"
             f"  report: {self.report}\n"
         )

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
 
 import structlog
 from yarl import URL
@@ -21,9 +24,10 @@ from batch_ims.auth import Authenticator, AuthFailedError, failure_hint
 from batch_ims.context import Environment
 from batch_ims.exitcodes import ExitCode
 from batch_ims.models import Status, invalid, unsent
-from batch_ims.output.events import ImageEvents, Progress, Recorder
+from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.journal import Journal
 from batch_ims.output.paths import OutputPaths, output_paths
+from batch_ims.output.progress import Progress
 from batch_ims.output.report import open_report
 from batch_ims.output.summary import Summary, touch_summary, write_summary
 from batch_ims.output.undo import UndoWriter
@@ -101,7 +105,7 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
             stats=state.stats,
             interval_s=settings.progress_interval,
             clock=time.monotonic,
-            terminal=state.environment.stderr_is_terminal and settings.log_format != "json",
+            terminal=_terminal(state.environment, settings),
         )
         quiet = state.environment.stderr_is_terminal and not settings.verbose
         report = open_report(paths.report)
@@ -112,6 +116,13 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
         )
         recorder = stack.enter_context(Recorder(state.stats, sinks))
         yield _Sinks(recorder, progress, undo)
+
+
+def _terminal(environment: Environment, settings: RunSettings) -> TextIO | None:
+    """Where the progress line is drawn: a terminal with console logs, else nowhere."""
+    if environment.stderr_is_terminal and settings.log_format != "json":
+        return environment.stderr
+    return None
 
 
 def _record_unsent(state: _Run, recorder: Recorder, *, dry_run: bool) -> None:
@@ -200,10 +211,33 @@ def _summarise(state: _Run, target: _Target | None, duration_s: float) -> ExitCo
         _explain_stop(state, target)
     if state.settings.summary_json is not None:
         write_summary(state.settings.summary_json, summary)
+    text = summary.human()
+    if code in (ExitCode.SIGINT, ExitCode.SIGTERM) and state.paths.journal is not None:
+        command = resume_command(state.environment.argv, state.paths.journal)
+        _log.warning("run.resume_hint", command=command)
+        text += f"to resume: {command}\n"
     with contextlib.suppress(OSError, ValueError):  # stdout closed (`| head`): the report stands
-        state.environment.stdout.write(summary.human())
+        state.environment.stdout.write(text)
         state.environment.stdout.flush()
     return code
+
+
+def resume_command(argv: tuple[str, ...], journal: Path) -> str:
+    """The command line that resumes this run: its own, with `--resume --journal PATH`."""
+    words = list(argv) or ["batch-ims", "run"]
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word == "--journal":
+            skip = True
+            continue
+        if word == "--resume" or word.startswith("--journal="):
+            continue
+        kept.append(word)
+    return shlex.join([*kept, "--resume", "--journal", str(journal)])
 
 
 def _explain_stop(state: _Run, target: _Target) -> None:

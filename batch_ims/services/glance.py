@@ -1,0 +1,109 @@
+"""OpenStack Glance v2: `PATCH /v2/images/{id}` (JSON Patch), `GET /v2/images/{id}`.
+
+Glance answers errors as JSON (`{"code": ..., "title": ..., "message": ...}`, sometimes
+wrapped) or as an HTML page whose body holds the explanation, e.g. `409 Conflict` with
+"Property x does not exist". Throttling is a 429 (from a proxy or rate-limit middleware);
+a 401 means the token is wrong or expired. A 403 is a policy refusal or a read-only
+attribute, which retrying cannot fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from yarl import URL
+
+from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
+from batch_ims.transport.client import Request
+from batch_ims.transport.retry import RETRY_STATUSES
+
+PATCH_CONTENT_TYPE = "application/openstack-images-v2.1-json-patch"
+_PATCH_HEADERS = {"Content-Type": PATCH_CONTENT_TYPE}
+_READ_HEADERS = {"Accept": "application/json"}
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_TAG = re.compile(r"<[^>]*>")
+_H1 = re.compile(r"<h1[^>]*>.*?</h1\s*>", re.IGNORECASE | re.DOTALL)
+_BODY = re.compile(r"<body[^>]*>(.*?)</body\s*>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+
+
+def check_image_id(image_id: str) -> str:
+    if not _UUID.match(image_id):
+        raise ValueError("image id is not a canonical lowercase UUID")
+    return image_id
+
+
+class GlanceService:
+    """The Glance v2 image API under one endpoint (from the catalog or --endpoint)."""
+
+    name = "glance"
+    request_id_header = "X-Openstack-Request-Id"
+
+    def __init__(self, endpoint: URL) -> None:
+        base = endpoint if endpoint.path.rstrip("/").endswith("/v2") else endpoint / "v2"
+        self._prefix = str(base / "images") + "/"
+
+    def _url(self, image_id: str) -> URL:
+        return URL(self._prefix + check_image_id(image_id), encoded=True)
+
+    def patch(self, image_id: str) -> Request:
+        return Request("PATCH", self._url(image_id), _PATCH_HEADERS)
+
+    def read(self, image_id: str) -> Request:
+        return Request("GET", self._url(image_id), _READ_HEADERS)
+
+    def parse_image(self, body: bytes) -> dict[str, Any] | None:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) and "id" in data else None
+
+    def parse_error(self, status: int, body: bytes, content_type: str | None) -> ApiError:
+        found = _json_error(body) if body.lstrip()[:1] == b"{" else None
+        if found is None:
+            found = _html_error(body, content_type)
+        if found:
+            return ApiError(code=f"HTTP_{status}", message=found[:MAX_MESSAGE])
+        return ApiError(code=f"HTTP_{status}", message=excerpt(status, body, content_type))
+
+    def is_throttle(self, status: int, code: str) -> bool:
+        return status == 429
+
+    def is_retryable(self, status: int, code: str) -> bool:
+        return status in RETRY_STATUSES
+
+    def is_auth_failure(self, status: int, code: str) -> bool:
+        return status == 401
+
+
+def _json_error(body: bytes) -> str | None:
+    """`message` of Glance's JSON error, at the top or one level down (`{"error": {...}}`)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for node in (data, *(v for v in data.values() if isinstance(v, dict))):
+        message = node.get("message") or node.get("explanation")
+        if isinstance(message, str) and message.strip():
+            title = node.get("title")
+            text = _SPACE.sub(" ", message).strip()
+            return f"{title}: {text}" if isinstance(title, str) and title else text
+    return None
+
+
+def _html_error(body: bytes, content_type: str | None) -> str | None:
+    """The explanation in Glance's (webob's) HTML error page: its body without the <h1>."""
+    text = body[: 64 * 1024].decode("utf-8", "replace")
+    if "<" not in text[:200] and "html" not in (content_type or "").lower():
+        stripped = _SPACE.sub(" ", text).strip()
+        return stripped or None
+    match = _BODY.search(text)
+    inner = match.group(1) if match else text
+    inner = _H1.sub(" ", inner)
+    inner = _SPACE.sub(" ", _TAG.sub(" ", inner)).strip()
+    return inner or None

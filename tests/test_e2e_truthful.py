@@ -1,0 +1,116 @@
+"""End to end: what the tool prints and writes describes what really happened.
+
+An unreachable endpoint stops early with one line; the summary counts reads and PATCHes
+apart; the progress events carry images/s and requests/s; failure lines name the row.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from batch_ims.emulator.images import generated_image_id
+from tests.e2e.harness import cli, emulator, json_lines, read_report, write_csv
+
+FAST = ["--rate", "100000", "--concurrency", "8"]
+
+
+def _free_port() -> int:
+    """A loopback port nobody listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _manifest(path: Path, ids: list[str]) -> Path:
+    return write_csv(path, [["image_id", "name"], *([i, f"v2-{i[:8]}"] for i in ids)])
+
+
+def _run(manifest: Path, endpoint: str, report: Path, *extra: str) -> Any:
+    return cli(["run", str(manifest), "--endpoint", endpoint, "--report", str(report), *extra])
+
+
+def _events(stderr: str, name: str) -> list[dict[str, Any]]:
+    return [event for event in json_lines(stderr) if event.get("event") == name]
+
+
+def test_an_unreachable_endpoint_stops_after_ten_refused_connections_with_exit_4(
+    tmp_path: Path,
+) -> None:
+    ids = [generated_image_id(i) for i in range(300)]
+    manifest = _manifest(tmp_path / "m.csv", ids)
+    report = tmp_path / "r.csv"
+    endpoint = f"http://127.0.0.1:{_free_port()}"
+
+    summary_path = str(tmp_path / "s.json")
+    result = _run(
+        manifest, endpoint, report, *FAST, "--max-attempts", "2", "--summary-json", summary_path
+    )
+
+    assert result.returncode == 4, result.stderr[-2000:]
+    unreachable = _events(result.stderr, "run.unreachable")
+    assert len(unreachable) == 1
+    assert unreachable[0]["host"] == "127.0.0.1"
+    summary = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    # ten in a row stop it; the requests already in flight (concurrency 8) end too
+    assert 10 <= summary["requests"] <= 10 + 8
+    rows = read_report(report)
+    assert sorted(row["image_id"] for row in rows) == sorted(ids)
+    assert {row["status"] for row in rows} <= {"failed", "aborted"}
+
+
+def test_the_summary_counts_reads_and_patches_apart(tmp_path: Path) -> None:
+    ids = [generated_image_id(i) for i in range(20)]
+    manifest = _manifest(tmp_path / "m.csv", ids)
+    with emulator(images=20) as running:
+        result = _run(
+            manifest,
+            running.url,
+            tmp_path / "r.csv",
+            *FAST,
+            "--skip-unchanged",
+            "--summary-json",
+            str(tmp_path / "s.json"),
+        )
+        served = dict(running.emulator.request_counts)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert summary["requests_by_method"] == {"GET": 20, "PATCH": 20}
+    assert summary["requests"] == 40
+    assert served["GET /v2/cloudimages"] == 20
+    assert served["PATCH /v2/cloudimages/{image_id}"] == 20
+    assert "20 GET, 20 PATCH" in result.stdout
+
+
+def test_failure_lines_name_the_manifest_row_and_progress_shows_both_rates(
+    tmp_path: Path,
+) -> None:
+    ids = [generated_image_id(i) for i in range(30)]
+    missing = "9e8d7c6b-5a49-4382-8170-6f5e4d3c2b1a"
+    manifest = _manifest(tmp_path / "m.csv", [*ids, missing])
+    with emulator(images=30, latency_ms=40) as running:
+        result = _run(
+            manifest,
+            running.url,
+            tmp_path / "r.csv",
+            *("--rate", "100000", "--concurrency", "2", "--progress-interval", "0.2"),
+        )
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    failures = [e for e in _events(result.stderr, "image.finished") if e["status"] == "failed"]
+    assert [(e["image_id"], e["rows"]) for e in failures] == [(missing, "32")]
+    progress = _events(result.stderr, "progress")
+    assert progress, result.stderr[-2000:]
+    assert set(progress[-1]) >= {
+        "done",
+        "total",
+        "failed",
+        "images_per_s",
+        "requests_per_s",
+        "elapsed_s",
+        "eta_s",
+    }
+    assert progress[-1]["total"] == 31
