@@ -185,8 +185,10 @@ def test_random_manifest_rows_are_each_accounted_for_and_follow_the_rules(
     rows = plausible(rows)
     if not rows:
         return
+    # random text carries no evidence of its code page: GB18030 is named, not detected
+    named = "gb18030" if encoding == "gb18030" else None
     with file_with("m.csv", write_csv(rows, encoding)) as path:
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, encoding=named)
     seen = sorted(r for t in manifest.tasks for r in t.rows)
     seen += [r for item in manifest.invalid for r in item.rows]
     assert sorted(seen) == list(range(2, len(rows) + 2))

@@ -293,14 +293,15 @@ def test_long_layout_with_an_attribute_column_is_refused_as_mixed_layouts(
 
 def test_reading_is_logged_with_the_detected_encoding_and_delimiter(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
-    path.write_bytes(f"image_id;path;value\n{A};name;镜像\n".encode("gb18030"))
+    text = f"image_id;path;value\n{A};name;生产环境镜像\n{A};__description;数据库主库，勿删\n"
+    path.write_bytes(text.encode("gb18030"))
     with capture_logs() as logs:
         load_manifest(path)
     (event,) = [e for e in logs if e["event"] == "manifest.read"]
     assert (event["encoding"], event["delimiter"], event["rows"], event["images"]) == (
         "gb18030",
         ";",
-        1,
+        2,
         1,
     )
 
