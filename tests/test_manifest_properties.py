@@ -256,7 +256,7 @@ def test_column_wise_screens_agree_with_the_exact_rules(
     assert screened.invalid == exact.invalid
 
 
-WIDE_HEADER = ["image_id", "name", "min_ram", "__support_kvm", "tag", "Status"]
+WIDE_HEADER = ["image_id", "name", "min_ram", "__support_kvm", "tag", "Env.Stage"]
 WIDE_CELLS = st.one_of(st.just(""), st.just("<remove>"), RAW_VALUES)
 WIDE_ROWS = st.lists(
     st.tuples(RAW_IDS, WIDE_CELLS, WIDE_CELLS, WIDE_CELLS, WIDE_CELLS, WIDE_CELLS),
