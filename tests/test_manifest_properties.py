@@ -245,8 +245,8 @@ def test_column_wise_screens_agree_with_the_exact_rules(
     with file_with("m.csv", write_csv(rows, "utf-8")) as path:
         screened = load_manifest(path)
 
-        def everything_suspect(entries: Any) -> tuple[Any, Any]:
-            made, _ = original(entries)
+        def everything_suspect(entries: Any, rules: Any) -> tuple[Any, Any]:
+            made, _ = original(entries, rules)
             return made, np.ones(len(entries.row), dtype=bool)
 
         original = validate._screen
@@ -278,8 +278,8 @@ def test_wide_layout_screens_agree_with_the_exact_rules_and_account_for_rows(
     with file_with("w.csv", buffer.getvalue().encode("utf-8")) as path:
         screened = load_manifest(path)
 
-        def everything_suspect(entries: Any) -> tuple[Any, Any]:
-            made, _ = original(entries)
+        def everything_suspect(entries: Any, rules: Any) -> tuple[Any, Any]:
+            made, _ = original(entries, rules)
             return made, np.ones(len(entries.row), dtype=bool)
 
         original = validate._screen

@@ -22,12 +22,8 @@ from typing import Final, Literal
 import numpy as np
 
 from batch_ims.errors import ManifestError
-from batch_ims.manifest.attributes import (
-    MODIFIABLE_SYSTEM_ATTRIBUTES,
-    REMOVE_CELL,
-    attribute_error,
-    parse_path,
-)
+from batch_ims.manifest.attributes import REMOVE_CELL, attribute_error, parse_path
+from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.manifest.table import (
     INDEX,
     MAX_CELL_CHARS,
@@ -87,7 +83,7 @@ class Entries:
         return self.layout == "long"
 
 
-def resolve_columns(path: str, table: Table) -> Columns:
+def resolve_columns(path: str, table: Table, rules: AttributeRules = IMS) -> Columns:
     """Find the layout and its columns in the header, or raise ManifestError."""
     keys = [header_key(cell) for cell in table.header]
     _reject_duplicates(path, table, keys)
@@ -100,7 +96,7 @@ def resolve_columns(path: str, table: Table) -> Columns:
         )
     image_id = keys.index("image_id")
     if "path" in keys:
-        _reject_attribute_columns(path, table, keys)
+        _reject_attribute_columns(path, table, keys, rules)
         return Columns(
             layout="long",
             image_id=image_id,
@@ -123,13 +119,15 @@ def resolve_columns(path: str, table: Table) -> Columns:
     if not attributes:
         raise ManifestError(path, f"only an image_id column; {_EXPECTED}", row=table.header_row)
     for index in attributes:
-        _check_attribute_header(path, table, index, keys[index])
+        _check_attribute_header(path, table, index, keys[index], rules)
     return Columns(layout="wide", image_id=image_id, attributes=attributes)
 
 
-def _check_attribute_header(path: str, table: Table, index: int, key: str) -> None:
+def _check_attribute_header(
+    path: str, table: Table, index: int, key: str, rules: AttributeRules
+) -> None:
     """A wide-layout header names an attribute for every row: one error, on the header."""
-    problem = attribute_error(parse_path(key))
+    problem = attribute_error(parse_path(key), rules)
     if problem is not None:
         raise ManifestError(
             path,
@@ -152,11 +150,13 @@ def _reject_headless_cells(path: str, table: Table, index: int) -> None:
         )
 
 
-def _reject_attribute_columns(path: str, table: Table, keys: list[str]) -> None:
+def _reject_attribute_columns(
+    path: str, table: Table, keys: list[str], rules: AttributeRules
+) -> None:
     """In the long layout other columns are ignored, unless they look like attributes: a
     user who wrote one would expect it applied, and nothing would happen."""
     for index, key in enumerate(keys):
-        if key not in _LONG_COLUMNS and parse_path(key) in MODIFIABLE_SYSTEM_ATTRIBUTES:
+        if key not in _LONG_COLUMNS and parse_path(key) in rules.modifiable:
             raise ManifestError(
                 path,
                 f"column {table.header[index].strip()!r} is an attribute, but a manifest with "
