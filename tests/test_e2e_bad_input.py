@@ -526,25 +526,21 @@ def test_injected_paths_and_ids_are_invalid_rows_and_never_sent(tmp_path: Path) 
         assert "not an image id" in lines[raw]["error_message"]
 
 
-def test_wide_header_that_is_not_an_attribute_name_blocks_only_the_images_using_it(
+def test_wide_header_that_is_not_an_attribute_name_is_one_error_and_nothing_is_sent(
     tmp_path: Path,
 ) -> None:
     rows = [
-        ["image_id", "name", "bad/attr", "x\r\nX-Injected: 1"],
+        ["image_id", "Name", "bad/attr", "x\r\nX-Injected: 1"],
         [IDS[0], "wide-ok", "", ""],
         [IDS[1], "", "v", ""],
         [IDS[2], "", "", "v"],
     ]
     manifest = write_csv(tmp_path / "wide.csv", rows)
-    report = tmp_path / "r.csv"
 
     with emulator(images=3) as running:
-        result = _run(running, manifest, report)
-        names = [running.emulator.images[IDS[i]]["name"] for i in range(3)]
-        applied = dict(running.emulator.apply_counts)
+        result = _run(running, manifest, tmp_path / "r.csv")
+        requests = sum(running.emulator.request_counts.values())
 
-    assert result.returncode == 1, result.stderr[-2000:]
-    assert applied == {IDS[0]: 1}
-    assert names == ["wide-ok", _generated_name(1), _generated_name(2)]
-    statuses = {row["image_id"]: row["status"] for row in read_report(report)}
-    assert statuses == {IDS[0]: "succeeded", IDS[1]: "invalid", IDS[2]: "invalid"}
+    assert (result.returncode, requests) == (2, 0), result.stderr[-2000:]
+    error = _error_event(result.stderr)
+    assert error.startswith(f"{manifest}, row 1, column 'C': the header 'bad/attr' is not")

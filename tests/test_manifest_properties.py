@@ -185,8 +185,10 @@ def test_random_manifest_rows_are_each_accounted_for_and_follow_the_rules(
     rows = plausible(rows)
     if not rows:
         return
+    # random text carries no evidence of its code page: GB18030 is named, not detected
+    named = "gb18030" if encoding == "gb18030" else None
     with file_with("m.csv", write_csv(rows, encoding)) as path:
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, encoding=named)
     seen = sorted(r for t in manifest.tasks for r in t.rows)
     seen += [r for item in manifest.invalid for r in item.rows]
     assert sorted(seen) == list(range(2, len(rows) + 2))
@@ -243,8 +245,8 @@ def test_column_wise_screens_agree_with_the_exact_rules(
     with file_with("m.csv", write_csv(rows, "utf-8")) as path:
         screened = load_manifest(path)
 
-        def everything_suspect(entries: Any) -> tuple[Any, Any]:
-            made, _ = original(entries)
+        def everything_suspect(entries: Any, rules: Any) -> tuple[Any, Any]:
+            made, _ = original(entries, rules)
             return made, np.ones(len(entries.row), dtype=bool)
 
         original = validate._screen
@@ -254,7 +256,7 @@ def test_column_wise_screens_agree_with_the_exact_rules(
     assert screened.invalid == exact.invalid
 
 
-WIDE_HEADER = ["image_id", "name", "min_ram", "__support_kvm", "tag", "Status"]
+WIDE_HEADER = ["image_id", "name", "min_ram", "__support_kvm", "tag", "Env.Stage"]
 WIDE_CELLS = st.one_of(st.just(""), st.just("<remove>"), RAW_VALUES)
 WIDE_ROWS = st.lists(
     st.tuples(RAW_IDS, WIDE_CELLS, WIDE_CELLS, WIDE_CELLS, WIDE_CELLS, WIDE_CELLS),
@@ -276,8 +278,8 @@ def test_wide_layout_screens_agree_with_the_exact_rules_and_account_for_rows(
     with file_with("w.csv", buffer.getvalue().encode("utf-8")) as path:
         screened = load_manifest(path)
 
-        def everything_suspect(entries: Any) -> tuple[Any, Any]:
-            made, _ = original(entries)
+        def everything_suspect(entries: Any, rules: Any) -> tuple[Any, Any]:
+            made, _ = original(entries, rules)
             return made, np.ones(len(entries.row), dtype=bool)
 
         original = validate._screen

@@ -110,11 +110,12 @@ def test_unknown_encoding_option_is_a_manifest_error(tmp_path: Path) -> None:
     assert "unknown encoding 'klingon'" in error_of(path, encoding="klingon")
 
 
-def test_undecodable_bytes_name_the_encoding_offset_and_option(tmp_path: Path) -> None:
+def test_stray_byte_in_utf8_text_names_the_encoding_offset_and_option(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
-    path.write_bytes(b"image_id,path,value\n" + A.encode() + b",name,\x80\xff\n")
+    value = "生产环境镜像".encode() + b"\x80"
+    path.write_bytes(b"image_id,path,value\n" + A.encode() + b",name," + value + b"\n")
     message = error_of(path)
-    assert "not valid UTF-8 text: byte 0x80 at offset 62" in message
+    assert "not valid UTF-8 text: byte 0x80 at offset 80" in message
     assert "--encoding" in message
 
 
@@ -284,7 +285,7 @@ def test_utf16_forced_on_a_file_without_byte_order_mark_is_a_manifest_error(
         load_manifest(path, encoding="utf-16")
 
 
-def test_utf8_with_one_stray_latin1_byte_is_refused_not_read_as_gb18030(tmp_path: Path) -> None:
+def test_utf8_with_one_stray_latin1_byte_is_refused_not_read_as_a_code_page(tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
     path.write_bytes(
         b"image_id,op,path,value\n"

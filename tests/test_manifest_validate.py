@@ -248,14 +248,42 @@ def test_wide_rows_of_one_image_merge_and_conflicts_name_the_column(tmp_path: Pa
     assert [(e.row, e.column) for e in item.errors] == [(3, "name"), (5, "name")]
 
 
-def test_wide_read_only_or_upper_case_column_only_flags_filled_cells(tmp_path: Path) -> None:
-    text = f"image_id,name,status,Tag\n{A},a,,\n{B},b,active,\n{C},c,,x\n"
+def test_wide_headers_are_case_insensitive_as_the_readme_promises(tmp_path: Path) -> None:
+    text = f"IMAGE_ID,Name,Min_RAM,__Support_KVM,Cost_Center\n{A},web,2048,TRUE,cc-1\n"
     manifest = load(tmp_path, text)
-    assert [t.image_id for t in manifest.tasks] == [A]
-    assert [(i.image_id, i.errors[0].column) for i in manifest.invalid] == [
-        (B, "status"),
-        (C, "Tag"),
+    assert manifest.invalid == []
+    assert manifest.tasks == [
+        ImageTask(
+            A,
+            (
+                Op("add", "/name", "web"),
+                Op("add", "/min_ram", "2048"),
+                Op("add", "/__support_kvm", "true"),
+                Op("add", "/cost_center", "cc-1"),
+            ),
+            (2,),
+        )
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "column", "problem"),
+    [
+        ("status", "C", "status is read-only in IMS"),
+        ("bad/attr", "C", "one segment of a-z"),
+        ("__suport_kvm", "C", "names starting with '__' are IMS system attributes"),
+    ],
+)
+def test_wide_header_that_is_no_attribute_is_one_error_on_the_header_row(
+    tmp_path: Path, header: str, column: str, problem: str
+) -> None:
+    text = f"image_id,name,{header}\n{A},a,\n{B},b,x\n{C},c,y\n"
+    with pytest.raises(ManifestError) as caught:
+        load(tmp_path, text)
+    error = caught.value
+    assert (error.row, error.column) == (1, column)
+    assert f"the header {header!r} is not an attribute that can be changed" in error.problem
+    assert problem in error.problem
 
 
 def test_wide_layout_with_op_column_but_no_path_column_is_a_file_error(tmp_path: Path) -> None:
@@ -293,14 +321,15 @@ def test_long_layout_with_an_attribute_column_is_refused_as_mixed_layouts(
 
 def test_reading_is_logged_with_the_detected_encoding_and_delimiter(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
-    path.write_bytes(f"image_id;path;value\n{A};name;镜像\n".encode("gb18030"))
+    text = f"image_id;path;value\n{A};name;生产环境镜像\n{A};__description;数据库主库，勿删\n"
+    path.write_bytes(text.encode("gb18030"))
     with capture_logs() as logs:
         load_manifest(path)
     (event,) = [e for e in logs if e["event"] == "manifest.read"]
     assert (event["encoding"], event["delimiter"], event["rows"], event["images"]) == (
         "gb18030",
         ";",
-        1,
+        2,
         1,
     )
 

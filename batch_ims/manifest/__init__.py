@@ -24,16 +24,20 @@ from batch_ims.manifest.attributes import (
     check_value,
     normalize_image_id,
 )
+from batch_ims.manifest.rules import IMS, AttributeRules, AttributeWarning
 from batch_ims.models import ImageTask, InvalidItem
 
 __all__ = [
     "BOOLEAN_ATTRIBUTES",
     "ENUM_ATTRIBUTES",
+    "IMS",
     "INTEGER_ATTRIBUTES",
     "MAX_LENGTHS",
     "MODIFIABLE_SYSTEM_ATTRIBUTES",
     "READ_ONLY_ATTRIBUTES",
     "REMOVE_CELL",
+    "AttributeRules",
+    "AttributeWarning",
     "Manifest",
     "ManifestError",
     "attribute_error",
@@ -52,6 +56,8 @@ class Manifest:
     `invalid`: one item per image with at least one invalid row (not sent; all its rows and
     errors listed, `ops` holding its valid rows' ops), plus one per row whose image_id is
     not a UUID. `row_count`: data rows read (header excluded, blank rows skipped).
+    `warnings`: extension attributes that look like typos of a known attribute (empty
+    with `strict`, where their rows are in `invalid` instead).
     """
 
     path: str
@@ -59,21 +65,31 @@ class Manifest:
     tasks: list[ImageTask]
     invalid: list[InvalidItem]
     row_count: int
+    warnings: tuple[AttributeWarning, ...] = ()
 
 
 def load_manifest(
-    path: str | Path, *, sheet: str | None = None, encoding: str | None = None
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    rules: AttributeRules = IMS,
+    strict: bool = False,
 ) -> Manifest:
-    """Read and validate a manifest; ManifestError (one line) if the file is unusable."""
+    """Read and validate a manifest; ManifestError (one line) if the file is unusable.
+
+    `rules`: the image service's attribute rules (IMS by default). `strict`: a suspected
+    attribute typo makes its rows invalid instead of giving a warning.
+    """
     from batch_ims.manifest.load import load
 
-    return load(str(path), sheet=sheet, encoding=encoding)
+    return load(str(path), sheet=sheet, encoding=encoding, rules=rules, strict=strict)
 
 
 def validate_rows(
-    rows: Iterable[tuple[int, str, str, str, str]],
+    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules = IMS
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     """Validate long-layout rows given as (row number, image_id, op, path, value) texts."""
     from batch_ims.manifest.load import validate_long_rows
 
-    return validate_long_rows(rows)
+    return validate_long_rows(rows, rules=rules)

@@ -1,6 +1,8 @@
 """Which image attributes a PATCH may touch, and which values each accepts.
 
 Pure functions and constants, no pandas: the emulator and the `plan` command reuse them.
+Each function takes the service's `AttributeRules` (`rules`), IMS's by default; the constants
+are IMS's, kept for existing callers.
 
 Sources: IMS API reference, "Updating Image Information" (PATCH /v2/cloudimages/{image_id})
 and "Image Attributes". Decisions this module makes, beyond the documented rules:
@@ -20,50 +22,22 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.models import OpName
 
-READ_ONLY_ATTRIBUTES: Final = frozenset(
-    {
-        "id", "status", "owner", "visibility", "checksum", "size", "virtual_size",
-        "created_at", "updated_at", "deleted", "deleted_at", "self", "file", "schema",
-        "protected", "disk_format", "container_format", "min_disk", "tags", "locations",
-        "direct_url", "os_hash_algo", "os_hash_value", "os_hidden", "virtual_env_type",
-        "__imagetype", "__platform", "__os_type", "__os_version", "__os_bit",
-        "__isregistered", "__originalimagename", "__backup_id", "__productcode",
-        "__image_size", "__data_origin", "__root_origin", "__image_source_type",
-        "__image_location", "__lazyloading", "__system__cmkid", "__system_encrypted",
-        "__whole_image", "__account_code", "__sequence_num", "__os_feature_list",
-        "__is_offshelved", "__support_agent_list",
-    }
-)  # fmt: skip
+READ_ONLY_ATTRIBUTES: Final = IMS.read_only
+BOOLEAN_ATTRIBUTES: Final = IMS.booleans
+INTEGER_ATTRIBUTES: Final = IMS.integers  # megabytes
+ENUM_ATTRIBUTES: Final = dict(IMS.enums)
+MAX_LENGTHS: Final = dict(IMS.max_lengths)
+MODIFIABLE_SYSTEM_ATTRIBUTES: Final = IMS.modifiable
+UNREMOVABLE_ATTRIBUTES: Final = IMS.unremovable
 
-BOOLEAN_ATTRIBUTES: Final = frozenset(
-    {
-        "__support_kvm", "__support_xen", "__support_diskintensive",
-        "__support_highperformance", "__support_largememory", "__support_xen_hana",
-        "__is_config_init", "hw_vif_multiqueue_enabled",
-    }
-)  # fmt: skip
-INTEGER_ATTRIBUTES: Final = frozenset({"min_ram", "max_ram"})  # megabytes
-ENUM_ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {"hw_firmware_type": ("bios", "uefi")}
-MAX_LENGTHS: Final[dict[str, int]] = {"name": 128, "__description": 1024}
-MODIFIABLE_SYSTEM_ATTRIBUTES: Final = frozenset(
-    {
-        "name", "__description", "__support_xen_gpu_type", "__support_kvm_gpu_type",
-        "enterprise_project_id",
-    }
-    | BOOLEAN_ATTRIBUTES
-    | INTEGER_ATTRIBUTES
-    | ENUM_ATTRIBUTES.keys()
-)  # fmt: skip
-UNREMOVABLE_ATTRIBUTES: Final = frozenset({"name"})
-
-MAX_ATTRIBUTE_NAME_LENGTH: Final = 255
-MAX_INTEGER: Final = 2**31 - 1
+MAX_ATTRIBUTE_NAME_LENGTH: Final = IMS.max_name_length
+MAX_INTEGER: Final = IMS.max_integer
 REMOVE_CELL: Final = "<remove>"  # the wide layout's marker for `remove`
 OP_NAMES: Final[tuple[OpName, ...]] = ("add", "replace", "remove")
 
-_NAME_OK = re.compile(r"[a-z0-9_.:\-]+")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTROL_OR_TAB = re.compile(r"[\x00-\x1f\x7f]")
@@ -104,68 +78,69 @@ def parse_path(raw: str) -> str:
     return text[1:] if text.startswith("/") else text
 
 
-def attribute_error(name: str) -> str | None:
+def attribute_error(name: str, rules: AttributeRules = IMS) -> str | None:
     """Why `name` may not be patched, or None when it may."""
     if not name:
         return "no attribute named; give one such as name, __description or min_ram"
-    if len(name) > MAX_ATTRIBUTE_NAME_LENGTH:
-        return f"attribute names have at most {MAX_ATTRIBUTE_NAME_LENGTH} characters"
-    if name in READ_ONLY_ATTRIBUTES:
-        return f"{name} is read-only in IMS; modifiable: {_modifiable_hint()}"
-    if not _NAME_OK.fullmatch(name):
+    if len(name) > rules.max_name_length:
+        return f"attribute names have at most {rules.max_name_length} characters"
+    if name in rules.read_only:
+        return f"{name} is read-only in {rules.service.upper()}; modifiable: {_hint(rules)}"
+    if not rules.extension_name.fullmatch(name):
         lowered = name.lower()
-        if lowered != name and _NAME_OK.fullmatch(lowered):
+        if lowered != name and rules.extension_name.fullmatch(lowered):
             return f"attribute names must be lower-case (IMS rule); did you mean {lowered!r}?"
         return (
             "an attribute name is one segment of a-z, 0-9, '_', '-', '.' or ':' "
             "(no '/', spaces or other characters)"
         )
-    if name.startswith("__") and name not in MODIFIABLE_SYSTEM_ATTRIBUTES:
+    if name.startswith(rules.system_prefix) and name not in rules.modifiable:
         return (
-            f"names starting with '__' are IMS system attributes; modifiable: {_modifiable_hint()}"
+            f"names starting with {rules.system_prefix!r} are {rules.service.upper()} system "
+            f"attributes; modifiable: {_hint(rules)}"
         )
     return None
 
 
-def remove_error(name: str) -> str | None:
+def remove_error(name: str, rules: AttributeRules = IMS) -> str | None:
     """Why `name` may not be removed, or None."""
-    if name in UNREMOVABLE_ATTRIBUTES:
+    if name in rules.unremovable:
         return f"{name} cannot be removed; use replace to change it"
     return None
 
 
-def check_value(name: str, value: str) -> tuple[str, str | None]:
+def check_value(name: str, value: str, rules: AttributeRules = IMS) -> tuple[str, str | None]:
     """Normalise `value` for attribute `name`: (value to send, None) or (value, why invalid)."""
-    if name in BOOLEAN_ATTRIBUTES:
+    if name in rules.booleans:
         text = value.strip().lower()
         if text in ("true", "false"):
             return text, None
         return value, f"{name} must be true or false"
-    if name in INTEGER_ATTRIBUTES:
-        return _check_integer(name, value)
-    choices = ENUM_ATTRIBUTES.get(name)
+    if name in rules.integers:
+        return _check_integer(name, value, rules.max_integer)
+    choices = rules.enums.get(name)
     if choices is not None:
         text = value.strip().lower()
         if text in choices:
             return text, None
         return value, f"{name} must be one of: {', '.join(choices)}"
-    if name == "enterprise_project_id":
+    if name in rules.zero_or_uuid:
         text = value.strip().lower()
         if text == "0" or _UUID.fullmatch(text):
             return text, None
-        return value, "enterprise_project_id must be 0 (the default project) or " + _UUID_HINT
-    return value, _text_error(name, value)
+        return value, f"{name} must be 0 (the default project) or " + _UUID_HINT
+    return value, _text_error(name, value, rules)
 
 
-def _check_integer(name: str, value: str) -> tuple[str, str | None]:
+def _check_integer(name: str, value: str, limit: int) -> tuple[str, str | None]:
     text = value.strip()
-    if text.isascii() and text.isdigit() and int(text) <= MAX_INTEGER:
+    if text.isascii() and text.isdigit() and int(text) <= limit:
         return str(int(text)), None
-    return value, f"{name} must be a whole number of megabytes from 0 to {MAX_INTEGER}, digits only"
+    return value, f"{name} must be a whole number of megabytes from 0 to {limit}, digits only"
 
 
-def _text_error(name: str, value: str) -> str | None:
-    limit = MAX_LENGTHS.get(name)
+def _text_error(name: str, value: str, rules: AttributeRules) -> str | None:
+    limit = rules.max_lengths.get(name)
     if limit is not None and len(value) > limit:
         return f"{name} has {len(value)} characters; at most {limit} are allowed"
     control = (_CONTROL_OR_TAB if name == "name" else _CONTROL).search(value)
@@ -184,5 +159,5 @@ def _text_error(name: str, value: str) -> str | None:
     return None
 
 
-def _modifiable_hint() -> str:
-    return ", ".join(sorted(MODIFIABLE_SYSTEM_ATTRIBUTES)) + " and lower-case extension attributes"
+def _hint(rules: AttributeRules) -> str:
+    return ", ".join(sorted(rules.modifiable)) + " and lower-case extension attributes"

@@ -1,8 +1,10 @@
 """Which text encoding a delimited manifest uses, as Excel and other tools really save them.
 
 Order of detection: a byte-order mark (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE); NUL bytes laid out
-like UTF-16 text without a mark; strict UTF-8 over the whole file; GB18030 (a superset of GBK,
-what Excel writes as "CSV" on Chinese Windows). An explicit encoding overrides all of it.
+like UTF-16 text without a mark; strict UTF-8 over the whole file (a valid UTF-8 file is
+UTF-8); a file that is mostly UTF-8 with a few stray bytes is refused; otherwise the code
+page Excel saved it in, found by charset-normalizer among a few candidates (`detect`), and
+refused when the choice is not clear-cut. An explicit encoding overrides all of it.
 Whatever is chosen is checked over the whole file, in chunks, so a bad byte is reported with
 its offset before anything is parsed. The same pass measures lines, which tells the reader
 whether a cell could possibly exceed the size limit.
@@ -34,7 +36,6 @@ _SIGNATURES: Final = (
     (b"\xd0\xcf\x11\xe0", "an old binary Excel file (.xls); save it as .xlsx or CSV"),
     (b"%PDF", "a PDF document, not a manifest"),
 )
-_FALLBACKS: Final = ("utf-8", "gb18030")
 _ADVICE: Final = "save the file as UTF-8 or pass --encoding NAME"
 
 
@@ -64,16 +65,13 @@ def detect_encoding(path: str, head: bytes, *, override: str | None = None) -> S
             raise ManifestError(path, "contains NUL bytes: binary data, not a text manifest")
         return _scan_or_advise(path, utf16)
     try:
-        return scan(path, _FALLBACKS[0])
+        return scan(path, "utf-8")
     except ManifestError as utf8_error:
-        if _mostly_utf8(path):  # UTF-8 with a few stray bytes: GB18030 would garble it all
+        if _mostly_utf8(path):  # UTF-8 with a few stray bytes: a code page would garble it
             raise ManifestError(path, f"{utf8_error.problem}; {_ADVICE}") from None
-        try:
-            return scan(path, _FALLBACKS[1])
-        except ManifestError:
-            raise ManifestError(
-                path, f"{utf8_error.problem}, nor GB18030 text; {_ADVICE}"
-            ) from None
+    from batch_ims.manifest.detect import choose
+
+    return _scan_or_advise(path, choose(path, head))
 
 
 _NON_ASCII_TEXT = re.compile("[^\x00-\x7f\ufffd]")

@@ -22,6 +22,7 @@ from batch_ims.manifest.attributes import (
     remove_error,
 )
 from batch_ims.manifest.layout import Entries
+from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.models import ImageTask, InvalidItem, Op, RowError
 
 NO_VALUE_COLUMN = "add and replace need a value, but the manifest has no value column"
@@ -39,7 +40,7 @@ class Checked:
     errors: tuple[RowError, ...]
 
 
-def check_entry(entries: Entries, index: int) -> Checked:
+def check_entry(entries: Entries, index: int, rules: AttributeRules = IMS) -> Checked:
     row = int(entries.row_numbers[entries.row[index]])
     op_text = entries.op_texts[entries.op_codes[index]]
     path_text = entries.path_texts[entries.path_codes[index]]
@@ -51,11 +52,11 @@ def check_entry(entries: Entries, index: int) -> Checked:
     if op is None:
         errors.append(RowError(row, "op", op_text, OP_ERROR))
     attribute = parse_path(path_text)
-    problem = attribute_error(attribute)
+    problem = attribute_error(attribute, rules)
     if problem is not None:
         errors.append(RowError(row, path_label, path_text, problem))
     elif op == "remove":
-        problem = remove_error(attribute)
+        problem = remove_error(attribute, rules)
         if problem is not None:  # in the wide layout the cell says `<remove>`
             shown = value if wide else path_text
             errors.append(RowError(row, path_label, shown, problem))
@@ -64,7 +65,7 @@ def check_entry(entries: Entries, index: int) -> Checked:
         if entries.values is None:
             errors.append(RowError(row, "value", "", NO_VALUE_COLUMN))
         else:
-            sent, problem = check_value(attribute, value)
+            sent, problem = check_value(attribute, value, rules)
             if problem is not None:
                 errors.append(RowError(row, value_label, value, problem))
     made = None

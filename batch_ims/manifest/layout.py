@@ -6,11 +6,12 @@ are ignored, except one named like a modifiable IMS attribute (`name`, `min_ram`
 a file mixes the two layouts, and is refused.
 
 Wide layout (no `path` column): image_id plus one column per attribute, the header being
-the attribute name (a leading "/" is allowed). Every other column is an attribute, so a
-`notes` column would set a `notes` attribute. A cell that is empty or only white space
-leaves that attribute alone, the cell `<remove>` removes it, any other text adds it (JSON
-Patch add creates or overwrites). A wide row without any such cell is invalid ("nothing to
-change"), so that every row is accounted for in the report.
+the attribute name in any case (a leading "/" is allowed). A header that names no attribute
+that can be changed is one error about the header, not one per row. Every other column is
+an attribute, so a `notes` column would set a `notes` attribute. A cell that is empty or
+only white space leaves that attribute alone, the cell `<remove>` removes it, any other text
+adds it (JSON Patch add creates or overwrites). A wide row without any such cell is invalid
+("nothing to change"), so that every row is accounted for in the report.
 """
 
 from __future__ import annotations
@@ -21,11 +22,8 @@ from typing import Final, Literal
 import numpy as np
 
 from batch_ims.errors import ManifestError
-from batch_ims.manifest.attributes import (
-    MODIFIABLE_SYSTEM_ATTRIBUTES,
-    REMOVE_CELL,
-    parse_path,
-)
+from batch_ims.manifest.attributes import REMOVE_CELL, attribute_error, parse_path
+from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.manifest.table import (
     INDEX,
     MAX_CELL_CHARS,
@@ -85,7 +83,7 @@ class Entries:
         return self.layout == "long"
 
 
-def resolve_columns(path: str, table: Table) -> Columns:
+def resolve_columns(path: str, table: Table, rules: AttributeRules = IMS) -> Columns:
     """Find the layout and its columns in the header, or raise ManifestError."""
     keys = [header_key(cell) for cell in table.header]
     _reject_duplicates(path, table, keys)
@@ -98,7 +96,7 @@ def resolve_columns(path: str, table: Table) -> Columns:
         )
     image_id = keys.index("image_id")
     if "path" in keys:
-        _reject_attribute_columns(path, table, keys)
+        _reject_attribute_columns(path, table, keys, rules)
         return Columns(
             layout="long",
             image_id=image_id,
@@ -120,7 +118,24 @@ def resolve_columns(path: str, table: Table) -> Columns:
             _reject_headless_cells(path, table, index)
     if not attributes:
         raise ManifestError(path, f"only an image_id column; {_EXPECTED}", row=table.header_row)
+    for index in attributes:
+        _check_attribute_header(path, table, index, keys[index], rules)
     return Columns(layout="wide", image_id=image_id, attributes=attributes)
+
+
+def _check_attribute_header(
+    path: str, table: Table, index: int, key: str, rules: AttributeRules
+) -> None:
+    """A wide-layout header names an attribute for every row: one error, on the header."""
+    problem = attribute_error(parse_path(key), rules)
+    if problem is not None:
+        raise ManifestError(
+            path,
+            f"the header {table.header[index].strip()!r} is not an attribute that can be "
+            f"changed: {problem}",
+            row=table.header_row,
+            column=column_letter(index),
+        )
 
 
 def _reject_headless_cells(path: str, table: Table, index: int) -> None:
@@ -135,11 +150,13 @@ def _reject_headless_cells(path: str, table: Table, index: int) -> None:
         )
 
 
-def _reject_attribute_columns(path: str, table: Table, keys: list[str]) -> None:
+def _reject_attribute_columns(
+    path: str, table: Table, keys: list[str], rules: AttributeRules
+) -> None:
     """In the long layout other columns are ignored, unless they look like attributes: a
     user who wrote one would expect it applied, and nothing would happen."""
     for index, key in enumerate(keys):
-        if key not in _LONG_COLUMNS and parse_path(key) in MODIFIABLE_SYSTEM_ATTRIBUTES:
+        if key not in _LONG_COLUMNS and parse_path(key) in rules.modifiable:
             raise ManifestError(
                 path,
                 f"column {table.header[index].strip()!r} is an attribute, but a manifest with "
@@ -263,7 +280,7 @@ def _wide_entries(table: Table, columns: Columns) -> Entries:
         op_codes=np.concatenate(removes)[order].astype(INDEX),
         op_texts=["add", "remove"],
         path_codes=np.concatenate(codes)[order],
-        path_texts=[table.header[i].strip() for i in columns.attributes],
+        path_texts=[parse_path(header_key(table.header[i])) for i in columns.attributes],
         values=object_array(np.concatenate(values)[order].tolist()),
         row_ids=table.columns[columns.image_id],
         row_numbers=table.row_numbers,

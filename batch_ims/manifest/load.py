@@ -17,17 +17,26 @@ from batch_ims.manifest.layout import (
     resolve_columns,
 )
 from batch_ims.manifest.read import read_table
+from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.manifest.table import INDEX, Table, object_array
+from batch_ims.manifest.typos import find_typos, refuse_typos
 from batch_ims.manifest.validate import validate_entries
 from batch_ims.models import ImageTask, InvalidItem
 
 log = structlog.get_logger()
 
 
-def load(path: str, *, sheet: str | None, encoding: str | None) -> Manifest:
+def load(
+    path: str,
+    *,
+    sheet: str | None,
+    encoding: str | None,
+    rules: AttributeRules = IMS,
+    strict: bool = False,
+) -> Manifest:
     started = time.perf_counter()
     table = read_table(path, sheet=sheet, encoding=encoding)
-    columns = resolve_columns(path, table)
+    columns = resolve_columns(path, table, rules)
     if not table.small_cells:
         check_cell_sizes(path, table)
     table = drop_blank_rows(table, columns.image_id)
@@ -36,9 +45,12 @@ def load(path: str, *, sheet: str | None, encoding: str | None) -> Manifest:
             path, "a header row but no data rows; add one row per change below the header"
         )
     entries = make_entries(table, columns)
+    typos = find_typos(path, entries, rules, header_row=table.header_row)
+    if strict:
+        entries = refuse_typos(entries, typos)
     source = dict(table.source)
     del table
-    tasks, invalid = validate_entries(entries)
+    tasks, invalid = validate_entries(entries, rules)
     log.info(
         "manifest.read",
         path=path,
@@ -46,6 +58,7 @@ def load(path: str, *, sheet: str | None, encoding: str | None) -> Manifest:
         rows=len(entries.row_numbers),
         images=len(tasks),
         invalid=len(invalid),
+        typos=0 if strict else len(typos),
         seconds=round(time.perf_counter() - started, 3),
         **source,
     )
@@ -55,11 +68,12 @@ def load(path: str, *, sheet: str | None, encoding: str | None) -> Manifest:
         tasks=tasks,
         invalid=invalid,
         row_count=len(entries.row_numbers),
+        warnings=() if strict else tuple(typos),
     )
 
 
 def validate_long_rows(
-    rows: Iterable[tuple[int, str, str, str, str]],
+    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules = IMS
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     listed = list(rows)
     if not listed:
@@ -72,4 +86,4 @@ def validate_long_rows(
         row_numbers=np.asarray(numbers, dtype=INDEX),
         notes={},
     )
-    return validate_entries(make_entries(table, resolve_columns("<rows>", table)))
+    return validate_entries(make_entries(table, resolve_columns("<rows>", table, rules)), rules)

@@ -3,6 +3,10 @@
 Every cell is read as text (`dtype=str`, no NA conversion): "0001" stays "0001", an empty
 cell is "". Rows are numbered as a spreadsheet shows them: record number, counting the
 header record, so a quoted cell holding a line break does not shift the numbering.
+
+Excel's `sep=;` first line (also `sep=,` or `sep=` and a tab, optionally in double quotes)
+declares the delimiter. Excel hides that line when it opens the file, so it is skipped and
+not counted: the header is row 1, as the user sees it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import csv
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,7 +23,7 @@ import numpy as np
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest.encoding import HEAD_BYTES, Scan, decode_head, detect_encoding
-from batch_ims.manifest.table import INDEX, ObjArray, Table, header_key
+from batch_ims.manifest.table import INDEX, MAX_COLUMNS, ObjArray, Table, header_key
 
 DELIMITED: Final = {".csv": (",", ";", "\t"), ".tsv": ("\t",), ".txt": ("\t",)}
 SUPPORTED: Final = (".csv", ".tsv", ".txt", ".xlsx")
@@ -27,6 +32,7 @@ _HAS_TEXT = np.frompyfunc(lambda cell: bool(str(cell).strip()), 1, 1)
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 _BINARY_SHARE: Final = 0.05  # of the first 64 Ki characters being control characters
+_SEP_LINE = re.compile(r'\A\ufeff?("?)sep=(\t|\\t|[^\r\n])\1[ \t]*(\r\n|\n|\r)', re.IGNORECASE)
 
 
 def read_table(path: str, *, sheet: str | None, encoding: str | None) -> Table:
@@ -76,8 +82,14 @@ def _read_delimited(path: str, delimiters: tuple[str, ...], encoding: str | None
         if "\n" not in text:
             raise ManifestError(path, "the first line is longer than 1 MiB: not a manifest")
         text = text[: text.rfind("\n") + 1]
-    delimiter, header, skipped = _parse_header(path, text, delimiters)
-    columns = _parse_body(path, scan.encoding, delimiter, len(header), skipped)
+    declared, text = _sep_line(text)
+    hidden = 0 if declared is None else 1  # lines before the header Excel does not show
+    delimiter, header, skipped = _parse_header(
+        path, text, delimiters if declared is None else (declared,)
+    )
+    _check_width(path, len(header), row=skipped)
+    body = _Body(path, scan.encoding, delimiter, len(header), skipped, hidden)
+    columns = _parse_body(body)
     height = len(columns[0]) if columns else 0
     return Table(
         header=header,
@@ -85,9 +97,39 @@ def _read_delimited(path: str, delimiters: tuple[str, ...], encoding: str | None
         columns=columns,
         row_numbers=np.arange(skipped + 1, skipped + 1 + height, dtype=INDEX),
         notes={},
-        small_cells=_cells_are_small(scan, records=skipped + height),
+        small_cells=_cells_are_small(scan, records=hidden + skipped + height),
         source=(("encoding", scan.encoding), ("delimiter", delimiter)),
     )
+
+
+def _sep_line(text: str) -> tuple[str | None, str]:
+    """(the delimiter an Excel `sep=` first line declares, the text after it)."""
+    found = _SEP_LINE.match(text)
+    if found is None:
+        return None, text
+    declared = found.group(2)
+    return ("\t" if declared in ("\t", "\\t") else declared), text[found.end() :]
+
+
+def _check_width(path: str, width: int, *, row: int) -> None:
+    if width > MAX_COLUMNS:
+        raise ManifestError(
+            path,
+            f"the header has {width} columns; at most {MAX_COLUMNS} are allowed",
+            row=row,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """Where the data rows are: `skipped` records up to the header, after `hidden` lines."""
+
+    path: str
+    codec: str
+    delimiter: str
+    width: int
+    skipped: int
+    hidden: int
 
 
 def _cells_are_small(scan: Scan, *, records: int) -> bool:
@@ -131,19 +173,18 @@ def _first_record(path: str, text: str, delimiter: str) -> tuple[tuple[str, ...]
     raise ManifestError(path, "no header row: only blank lines")
 
 
-def _parse_body(
-    path: str, codec: str, delimiter: str, width: int, skipped: int
-) -> tuple[ObjArray, ...]:
+def _parse_body(body: _Body) -> tuple[ObjArray, ...]:
     """The data cells, column by column. A row with more non-empty cells than the header is
     an error; empty cells past the header (`a,b,,,` as spreadsheets export) are dropped."""
+    path, width, skipped = body.path, body.width, body.skipped
     try:
-        return _parse_columns(path, codec, delimiter, width, skipped, width)
+        return _parse_columns(body, width)
     except ManifestError as error:
         if "more than the header" not in error.problem and "more cells than" not in error.problem:
             raise
         first_error = error
     try:
-        wider = _parse_columns(path, codec, delimiter, width, skipped, width + _EXTRA_CELLS)
+        wider = _parse_columns(body, width + _EXTRA_CELLS)
     except ManifestError:
         raise first_error from None
     rows_with_text = [
@@ -156,21 +197,21 @@ def _parse_body(
     return wider[:width]
 
 
-def _parse_columns(
-    path: str, codec: str, delimiter: str, width: int, skipped: int, names: int
-) -> tuple[ObjArray, ...]:
+def _parse_columns(body: _Body, names: int) -> tuple[ObjArray, ...]:
     import pandas as pd
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = _read_csv(path, codec, delimiter, names, skipped)
+            frame = _read_csv(
+                body.path, body.codec, body.delimiter, names, body.hidden + body.skipped
+            )
     except pd.errors.ParserWarning:
-        raise _ragged(path, width, row=skipped + 1, cells=None) from None
+        raise _ragged(body.path, body.width, row=body.skipped + 1, cells=None) from None
     except pd.errors.EmptyDataError:
         return tuple(np.empty(0, dtype=object) for _ in range(names))
     except (ValueError, UnicodeError, OSError, MemoryError, OverflowError) as error:
-        raise _parser_error(path, width, error) from None
+        raise _parser_error(body.path, body.width, error, hidden=body.hidden) from None
     columns = tuple(frame[c].to_numpy(dtype=object) for c in range(names))
     del frame
     return columns
@@ -208,17 +249,19 @@ def _ragged(path: str, width: int, *, row: int, cells: int | None) -> ManifestEr
     )
 
 
-def _parser_error(path: str, width: int, error: Exception) -> ManifestError:
+def _parser_error(path: str, width: int, error: Exception, *, hidden: int) -> ManifestError:
+    """pandas counts the hidden `sep=` line; the user's row numbers do not."""
     message = str(error)
     ragged = _RAGGED.search(message)
     if ragged is not None:
-        return _ragged(path, width, row=int(ragged.group(2)), cells=int(ragged.group(3)))
+        row = int(ragged.group(2)) - hidden
+        return _ragged(path, width, row=row, cells=int(ragged.group(3)))
     quote = _OPEN_QUOTE.search(message)
     if quote is not None:
         return ManifestError(
             path,
             "a quoted cell that starts in this row is never closed (missing '\"')",
-            row=int(quote.group(1)) + 1,
+            row=int(quote.group(1)) + 1 - hidden,
         )
     first_line = message.strip().splitlines()[0] if message.strip() else type(error).__name__
     return ManifestError(path, f"cannot parse the file: {first_line}")

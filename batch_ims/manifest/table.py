@@ -14,6 +14,7 @@ INDEX: Final = np.int32  # row and code arrays: half the memory of int64, 2**31 
 BoolArray = npt.NDArray[np.bool_]
 
 MAX_CELL_CHARS: Final = 1_000_000  # a longer cell makes the whole file unusable
+MAX_COLUMNS: Final = 1_000  # a wider header makes the whole file unusable
 
 
 @dataclass(frozen=True, slots=True)

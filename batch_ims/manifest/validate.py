@@ -20,10 +20,6 @@ from typing import Final
 import numpy as np
 
 from batch_ims.manifest.attributes import (
-    BOOLEAN_ATTRIBUTES,
-    ENUM_ATTRIBUTES,
-    INTEGER_ATTRIBUTES,
-    MAX_LENGTHS,
     attribute_error,
     check_value,
     normalize_image_id,
@@ -34,15 +30,13 @@ from batch_ims.manifest.attributes import (
 from batch_ims.manifest.group import build_many, factorize_strings, split_groups
 from batch_ims.manifest.judge import check_entry, judge_bad_id, judge_image
 from batch_ims.manifest.layout import Entries
+from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.manifest.table import INDEX, BoolArray, IntArray, ObjArray, object_array
 from batch_ims.models import ImageTask, InvalidItem, Op, OpName, RowError
 
 _BLOCK: Final = 4096
 _UUID_CHARS: Final = str.maketrans("", "", "0123456789abcdef-\n")
 _UUID_CANONICAL: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CODED: Final = (
-    BOOLEAN_ATTRIBUTES | INTEGER_ATTRIBUTES | ENUM_ATTRIBUTES.keys() | {"enterprise_project_id"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +47,14 @@ class Images:
     row_image: IntArray
 
 
-def validate_entries(entries: Entries) -> tuple[list[ImageTask], list[InvalidItem]]:
+def validate_entries(
+    entries: Entries, rules: AttributeRules = IMS
+) -> tuple[list[ImageTask], list[InvalidItem]]:
     """Tasks in order of first appearance; invalid items in order of their first row."""
     with _gc_paused():
         images = resolve_images(entries.row_ids)
         entry_image = images.row_image if entries.one_per_row else images.row_image[entries.row]
-        entry_ops, suspect = _screen(entries)
+        entry_ops, suspect = _screen(entries, rules)
         slow = _images_needing_a_look(entries, images, entry_image, suspect)
         del suspect
         needs_look = _entries_needing_a_look(entry_image, slow)
@@ -72,7 +68,7 @@ def validate_entries(entries: Entries) -> tuple[list[ImageTask], list[InvalidIte
         slots: list[ImageTask | None] = [None] * len(images.ids)
         for index, task in zip(present.tolist(), tasks, strict=True):
             slots[index] = task
-        invalid = _judge_slow(entries, images, entry_image, needs_look, slots)
+        invalid = _judge_slow(entries, images, entry_image, needs_look, slots, rules)
         return [t for t in slots if t is not None], invalid
 
 
@@ -119,7 +115,7 @@ def _all_canonical(block: list[str]) -> bool:
     )
 
 
-def _screen(entries: Entries) -> tuple[ObjArray, BoolArray]:
+def _screen(entries: Entries, rules: AttributeRules) -> tuple[ObjArray, BoolArray]:
     """Per entry: its op if it passed every screen (else None), and whether it needs a look."""
     n = len(entries.row)
     made: ObjArray = np.empty(n, dtype=object)
@@ -133,26 +129,28 @@ def _screen(entries: Entries) -> tuple[ObjArray, BoolArray]:
         code = int(key[block[0]])
         op = op_names[code // width]
         attribute = parse_path(entries.path_texts[code % width])
-        if op is None or attribute_error(attribute) is not None:
+        if op is None or attribute_error(attribute, rules) is not None:
             suspect[block] = True
         elif op == "remove":
-            suspect[block] = remove_error(attribute) is not None
+            suspect[block] = remove_error(attribute, rules) is not None
             made[block] = Op("remove", "/" + attribute)
         elif entries.values is None:
             suspect[block] = True
         else:
-            ops, bad = _screen_values(op, attribute, entries.values[block].tolist())
+            ops, bad = _screen_values(op, attribute, entries.values[block].tolist(), rules)
             made[block] = ops
             suspect[block] = bad
     return made, suspect
 
 
-def _screen_values(op: OpName, attribute: str, values: list[str]) -> tuple[ObjArray, BoolArray]:
+def _screen_values(
+    op: OpName, attribute: str, values: list[str], rules: AttributeRules
+) -> tuple[ObjArray, BoolArray]:
     n, path = len(values), "/" + attribute
-    if attribute in _CODED:  # few distinct values: check each once, share the Op objects
+    if attribute in rules.coded:  # few distinct values: check each once, share the Op objects
         distinct: dict[str, Op | None] = {}
         for value in dict.fromkeys(values):
-            sent, problem = check_value(attribute, value)
+            sent, problem = check_value(attribute, value, rules)
             distinct[value] = None if problem else Op(op, path, sent)
         found = list(map(distinct.__getitem__, values))
         if None not in distinct.values():
@@ -160,7 +158,7 @@ def _screen_values(op: OpName, attribute: str, values: list[str]) -> tuple[ObjAr
         bad = np.fromiter(map(operator.is_, found, repeat(None)), dtype=bool, count=n)
         return object_array(found), bad
     bad = ~np.fromiter(map(str.isprintable, values), dtype=bool, count=n)
-    limit = MAX_LENGTHS.get(attribute)
+    limit = rules.max_lengths.get(attribute)
     if limit is not None:
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
         bad |= lengths > limit
@@ -257,6 +255,7 @@ def _judge_slow(
     entry_image: IntArray,
     needs_look: BoolArray,
     slots: list[ImageTask | None],
+    rules: AttributeRules,
 ) -> list[InvalidItem]:
     """Exact rules for the images that need them, and for rows whose id is not a UUID."""
     by_image: dict[int, list[int]] = {}
@@ -277,7 +276,7 @@ def _judge_slow(
             by_bad_row.setdefault(row, [])
     invalid: list[InvalidItem] = []
     for image in sorted(by_image.keys() | image_rows.keys()):
-        checked = [check_entry(entries, i) for i in by_image.get(image, [])]
+        checked = [check_entry(entries, i, rules) for i in by_image.get(image, [])]
         extra = [e for row in image_rows.get(image, []) for e in row_errors[row]]
         result = judge_image(images.ids[image], checked, extra)
         if isinstance(result, ImageTask):
@@ -286,7 +285,7 @@ def _judge_slow(
             invalid.append(result)
     for row, indexes in by_bad_row.items():
         number = int(entries.row_numbers[row])
-        checked = [check_entry(entries, i) for i in indexes]
+        checked = [check_entry(entries, i, rules) for i in indexes]
         raw = str(entries.row_ids[row])
         invalid.append(judge_bad_id(raw, number, checked, row_errors.get(row, [])))
     invalid.sort(key=lambda item: item.rows[0])

@@ -7,12 +7,19 @@ as an empty cell); dates become ISO 8601 text, except in the image_id column, wh
 means Excel converted an id and the row is invalid. An Excel error value (#N/A, #REF!, ...)
 makes its row invalid. The first visible sheet is read unless `sheet` names one (hidden
 sheets included).
+
+Bounds, checked from the zip directory before openpyxl opens anything: at most
+MAX_MEMBERS members, MAX_UNCOMPRESSED bytes once uncompressed, and no member above 1 MiB
+compressed more than MAX_RATIO times (a zip bomb). The sizes in the directory can be
+trusted: Python's zipfile stops a member at its declared size and checks its CRC. The header
+may have at most MAX_COLUMNS columns. openpyxl parses the XML with defusedxml.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -20,11 +27,22 @@ from typing import Any, Final
 import numpy as np
 
 from batch_ims.errors import ManifestError
-from batch_ims.manifest.table import INDEX, Table, column_letter, header_key, object_array
+from batch_ims.manifest.table import (
+    INDEX,
+    MAX_COLUMNS,
+    Table,
+    column_letter,
+    header_key,
+    object_array,
+)
 
 _ZIP: Final = b"PK\x03\x04"
 _OLE2: Final = b"\xd0\xcf\x11\xe0"
 _EXACT_FLOAT: Final = 2.0**53
+MAX_UNCOMPRESSED: Final = 512 << 20  # bytes, all members together
+MAX_RATIO: Final = 100  # uncompressed / compressed, for members above _RATIO_FLOOR
+MAX_MEMBERS: Final = 10_000
+_RATIO_FLOOR: Final = 1 << 20
 DATE_IN_ID: Final = (
     "a date, not an image id: Excel converted this cell; format the column as Text "
     "and paste the ids again"
@@ -33,6 +51,7 @@ DATE_IN_ID: Final = (
 
 def read_xlsx(path: str, *, sheet: str | None) -> Table:
     _check_signature(path)
+    _check_archive(path)
     import openpyxl
 
     try:
@@ -64,6 +83,34 @@ def _check_signature(path: str) -> None:
         raise ManifestError(
             path, "not an .xlsx workbook (not a zip archive); if it is CSV text, name it .csv"
         )
+
+
+def _check_archive(path: str) -> None:
+    """Refuse a workbook whose members would take too much memory, before opening it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ManifestError(path, f"not a readable .xlsx workbook ({_brief(error)})") from None
+    if len(members) > MAX_MEMBERS:
+        raise ManifestError(
+            path, f"the archive has {len(members)} members; at most {MAX_MEMBERS} are allowed"
+        )
+    total = sum(member.file_size for member in members)
+    if total > MAX_UNCOMPRESSED:
+        raise ManifestError(
+            path,
+            f"the workbook is {total} bytes uncompressed; at most {MAX_UNCOMPRESSED} bytes "
+            "are allowed (split the manifest, or save it as CSV)",
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _RATIO_FLOOR and ratio > MAX_RATIO:
+            raise ManifestError(
+                path,
+                f"member {member.filename!r} expands {ratio:.0f} times ({member.file_size} "
+                f"bytes); more than {MAX_RATIO} times is refused as a zip bomb",
+            )
 
 
 def _pick_sheet(path: str, sheets: list[Any], wanted: str | None) -> Any:
@@ -110,6 +157,12 @@ def _build(path: str, rows: Iterator[tuple[int, tuple[Any, ...]]]) -> Table:
     header = [_text(cell.value) for cell in header_cells]
     while header and not header[-1].strip():
         header.pop()
+    if len(header) > MAX_COLUMNS:
+        raise ManifestError(
+            path,
+            f"the header has {len(header)} columns; at most {MAX_COLUMNS} are allowed",
+            row=header_row,
+        )
     id_column = next((i for i, h in enumerate(header) if header_key(h) == "image_id"), -1)
     width = len(header)
     columns: list[list[str]] = [[] for _ in range(width)]
