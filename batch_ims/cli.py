@@ -67,6 +67,12 @@ _SHEET = click.option(
     "--sheet", help="Sheet of an .xlsx manifest (default: the first visible one)."
 )
 _ENCODING = click.option("--encoding", help="Manifest text encoding (default: detected).")
+_STRICT = click.option(
+    "--strict",
+    is_flag=True,
+    default=None,
+    help="Rows naming an attribute one edit away from a known one are invalid, not a warning.",
+)
 _ENDPOINT = click.option(
     "--endpoint", help="IMS base URL, e.g. https://ims.cn-north-4.myhuaweicloud.com."
 )
@@ -98,6 +104,7 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     ),
     _SHEET,
     _ENCODING,
+    _STRICT,
     _ENDPOINT,
     _REGION,
     _PROFILE,
@@ -304,7 +311,10 @@ def validate_job(job_file: Path) -> None:
         settings = build_settings(_settings_values(None, job_file, {}), now=now)
         check_offline(settings, output_paths(settings, now))  # the checks `run` makes first
         manifest = load_manifest(
-            settings.manifest, sheet=settings.sheet, encoding=settings.encoding
+            settings.manifest,
+            sheet=settings.sheet,
+            encoding=settings.encoding,
+            strict=settings.strict,
         )
         click.echo(
             f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
@@ -313,6 +323,8 @@ def validate_job(job_file: Path) -> None:
         for item in manifest.invalid:
             for error in item.errors:
                 click.echo(f"  invalid: {error.describe()}")
+        for warning in manifest.warnings:
+            click.echo(f"  warning: {warning.describe()}")
         return int(ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK)
 
     sys.exit(guarded(body))
@@ -322,6 +334,7 @@ def validate_job(job_file: Path) -> None:
 @click.argument("manifest")
 @_SHEET
 @_ENCODING
+@_STRICT
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -340,6 +353,7 @@ def plan(
     manifest: str,
     sheet: str | None,
     encoding: str | None,
+    strict: bool | None,
     report: Path | None,
     diff: bool,
     endpoint: str | None,
@@ -367,7 +381,7 @@ def plan(
         settings = build_settings(values, now=datetime.now(UTC))
         if report is not None:
             check_paths(settings, OutputPaths(report=report, journal=None))
-        loaded = load_manifest(manifest, sheet=sheet, encoding=encoding)
+        loaded = load_manifest(manifest, sheet=sheet, encoding=encoding, strict=bool(strict))
         code = run_preview(loaded, sys.stdout)
         if report is not None:
             write_invalid_report(loaded, report)

@@ -83,6 +83,10 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
                 f"  {attribute:<{width}}  {counts['add']:>8}  {counts['replace']:>8}  "
                 f"{counts['remove']:>8}  {samples}\n".rstrip(" ")
             )
+    if manifest.warnings:
+        out.write(f"warnings ({len(manifest.warnings)}):\n")
+        for warning in manifest.warnings:
+            out.write(f"  {warning.describe()}\n")
     errors = [error for item in manifest.invalid for error in item.errors]
     if errors:
         out.write(f"invalid rows ({len(errors)}):\n")

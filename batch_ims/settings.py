@@ -49,6 +49,7 @@ class RunSettings:
     manifest: Path
     sheet: str | None = None
     encoding: str | None = None
+    strict: bool = False
     endpoint: str | None = None
     region: str | None = None
     profile: str | None = None

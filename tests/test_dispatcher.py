@@ -1,17 +1,20 @@
-"""batch_ims.runner.Dispatcher with a fake `send`: one outcome per task, bounded, stoppable."""
+"""batch_ims.run.dispatcher.Dispatcher with a fake `send`: one outcome per task, bounded,
+stoppable, and honest about what was in flight when it was cancelled."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
-from batch_ims.run.stop import RunControl, StopPolicy, StopReason
-from batch_ims.models import ImageTask, Op, Outcome, Status
+from batch_ims.models import Finished, ImageTask, Op, Outcome, Status
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
-from batch_ims.send import Finished
+from batch_ims.run.stop import RunStop, StopReason
+from batch_ims.settings import StopPolicy
+from batch_ims.transport.exchange import AttemptCount
 
-Send = Callable[[ImageTask], Awaitable[Finished]]
+Send = Callable[[ImageTask, AttemptCount], Awaitable[Finished]]
 SAFETY_S = 5.0  # a hung dispatcher fails the test instead of hanging the suite
 
 
@@ -24,6 +27,18 @@ def _ids(count: int) -> list[str]:
     return [task.image_id for task in _tasks(count)]
 
 
+def _policy(**overrides: Any) -> StopPolicy:
+    """A policy whose limits are out of reach unless a test sets them."""
+    values: dict[str, Any] = {
+        "max_failure_rate": 0.5,
+        "min_finished": 100,
+        "auth_failure_limit": 5,
+        "unreachable_limit": 10,
+    }
+    values.update(overrides)
+    return StopPolicy(**values)
+
+
 def _finished(task: ImageTask, status: Status = Status.SUCCEEDED) -> Finished:
     outcome = Outcome(
         image_id=task.image_id, status=status, rows=task.rows, ops=task.ops, attempts=1
@@ -32,7 +47,7 @@ def _finished(task: ImageTask, status: Status = Status.SUCCEEDED) -> Finished:
 
 
 class _Run:
-    """A dispatcher, its recorded outcomes and its control."""
+    """A dispatcher, its recorded outcomes and the run's stop."""
 
     def __init__(
         self,
@@ -43,21 +58,20 @@ class _Run:
         policy: StopPolicy | None = None,
     ) -> None:
         self.outcomes: list[Outcome] = []
-        self.control = RunControl(policy or StopPolicy())
+        self.run_stop = RunStop(policy or _policy())
         self.dispatcher = Dispatcher(
             send=send,
             record=self.outcomes.append,
-            control=self.control,
+            stop=self.run_stop,
             options=DispatchOptions(concurrency=concurrency, grace_s=grace_s),
         )
 
     def stop(self, reason: StopReason = StopReason.SIGINT) -> None:
         """What the signal handler does."""
-        self.control.stop(reason)
-        self.dispatcher.request_stop()
+        self.run_stop.stop(reason)
 
-    async def run(self, tasks: Iterator[ImageTask]) -> None:
-        async with asyncio.timeout(SAFETY_S):
+    async def run(self, tasks: Iterator[ImageTask], *, safety_s: float = SAFETY_S) -> None:
+        async with asyncio.timeout(safety_s):
             await self.dispatcher.run(tasks)
 
     def per_image(self) -> Counter[str]:
@@ -67,7 +81,7 @@ class _Run:
         return Counter(o.status for o in self.outcomes)
 
 
-async def _quick_send(task: ImageTask) -> Finished:
+async def _quick_send(task: ImageTask, count: AttemptCount) -> Finished:
     await asyncio.sleep(0)
     return _finished(task)
 
@@ -93,8 +107,8 @@ async def test_stop_midway_aborts_the_rest_and_sends_nothing_after() -> None:
     sends: list[str] = []
     sent_after_stop: list[str] = []
 
-    async def send(task: ImageTask) -> Finished:
-        if run.control.stopping:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
+        if run.run_stop.stopping:
             sent_after_stop.append(task.image_id)
         sends.append(task.image_id)
         if len(sends) == 10:
@@ -116,15 +130,15 @@ async def test_stop_midway_aborts_the_rest_and_sends_nothing_after() -> None:
 
 
 async def test_failure_threshold_stops_dispatch_and_aborts_the_rest() -> None:
-    async def send(task: ImageTask) -> Finished:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
         await asyncio.sleep(0)
         return _finished(task, Status.FAILED)
 
-    run = _Run(send, concurrency=1, policy=StopPolicy(max_failure_rate=0.5, min_finished=5))
+    run = _Run(send, concurrency=1, policy=_policy(max_failure_rate=0.5, min_finished=5))
 
     await run.run(_tasks(40))
 
-    assert run.control.reason is StopReason.FAILURE_THRESHOLD
+    assert run.run_stop.reason is StopReason.FAILURE_THRESHOLD
     assert sorted(run.per_image().elements()) == _ids(40)
     assert run.statuses() == Counter({Status.FAILED: 5, Status.ABORTED: 35})
 
@@ -132,10 +146,11 @@ async def test_failure_threshold_stops_dispatch_and_aborts_the_rest() -> None:
 async def test_grace_expiry_cancels_a_send_that_never_returns() -> None:
     started = asyncio.Event()
 
-    async def send(task: ImageTask) -> Finished:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
         if task.image_id == "img-000000":
+            count.sent += 1  # the PATCH went out ...
             started.set()
-            await asyncio.Event().wait()  # an answer that never comes
+            await asyncio.Event().wait()  # ... and its answer never comes
         return _finished(task)
 
     run = _Run(send, concurrency=2, grace_s=0.05)
@@ -158,7 +173,7 @@ async def test_grace_expiry_cancels_a_send_that_never_returns() -> None:
 async def test_cancel_in_flight_ends_the_run_without_waiting_for_grace() -> None:
     started = asyncio.Event()
 
-    async def send(task: ImageTask) -> Finished:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
         started.set()
         await asyncio.Event().wait()
         return _finished(task)
@@ -181,7 +196,7 @@ async def test_concurrency_never_exceeds_configured_sends_in_flight() -> None:
     in_flight = 0
     peak = 0
 
-    async def send(task: ImageTask) -> Finished:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
@@ -211,7 +226,7 @@ async def test_large_task_list_keeps_tasks_and_queue_bounded() -> None:
             most_ahead = max(most_ahead, pulled - len(run.outcomes))
             yield task
 
-    async def send(task: ImageTask) -> Finished:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
         nonlocal most_tasks
         most_tasks = max(most_tasks, len(asyncio.all_tasks()))
         await asyncio.sleep(0)
@@ -219,7 +234,7 @@ async def test_large_task_list_keeps_tasks_and_queue_bounded() -> None:
 
     run = _Run(send, concurrency=concurrency)
 
-    await run.run(lazy_tasks())
+    await run.run(lazy_tasks(), safety_s=60.0)  # 100k tasks take seconds on a loaded machine
 
     assert len(run.outcomes) == count
     # workers + producer + the stop watcher + this test's own task
@@ -229,7 +244,7 @@ async def test_large_task_list_keeps_tasks_and_queue_bounded() -> None:
 
 
 async def test_exception_in_send_is_recorded_as_internal_error_and_the_run_goes_on() -> None:
-    async def send(task: ImageTask) -> Finished:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
         await asyncio.sleep(0)
         if task.image_id == "img-000003":
             raise RuntimeError("boom: a bug in send")
@@ -249,7 +264,7 @@ async def test_exception_in_send_during_grace_period_is_recorded() -> None:
     release = asyncio.Event()
     started = asyncio.Event()
 
-    async def send(task: ImageTask) -> Finished:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
         started.set()
         await release.wait()
         raise RuntimeError("boom: a bug in send")
@@ -267,42 +282,93 @@ async def test_exception_in_send_during_grace_period_is_recorded() -> None:
     assert [(o.image_id, o.error_code) for o in run.outcomes] == [("img-000000", "internal_error")]
 
 
-async def test_pause_returns_false_when_the_run_goes_on() -> None:
-    run = _Run(_quick_send)
+async def test_a_run_stopped_before_it_starts_sends_nothing_and_aborts_every_task() -> None:
+    sends: list[str] = []
 
-    assert await run.dispatcher.pause(0.0) is False
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
+        sends.append(task.image_id)
+        return _finished(task)
+
+    run = _Run(send, concurrency=2)
+    run.stop(StopReason.SIGTERM)  # the caller's RunStop is the one the dispatcher asks
+
+    await run.run(_tasks(10))
+
+    assert sends == []
+    assert sorted(run.per_image().elements()) == _ids(10)
+    assert {(o.status, o.note, o.attempts) for o in run.outcomes} == {
+        (Status.ABORTED, "not sent: the run stopped first", 0)
+    }
 
 
-async def test_pause_returns_true_at_once_when_already_stopping() -> None:
-    run = _Run(_quick_send)
+async def test_task_cancelled_in_flight_after_its_patch_went_out_reports_its_attempts() -> None:
+    in_flight = asyncio.Event()
+
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
+        count.sent += 1  # a first attempt, answered 503 ...
+        count.sent += 1  # ... and a retry whose answer never comes
+        in_flight.set()
+        await asyncio.Event().wait()
+        return _finished(task)
+
+    run = _Run(send, concurrency=1, grace_s=60.0)
+    job = asyncio.create_task(run.run(_tasks(1)))
+    await in_flight.wait()
+
     run.stop()
-
+    run.dispatcher.cancel_in_flight()
     async with asyncio.timeout(1.0):
-        assert await run.dispatcher.pause(60.0) is True
+        await job
+
+    assert [(o.status, o.attempts, o.note) for o in run.outcomes] == [
+        (Status.ABORTED, 2, "cancelled in flight: the change may or may not have been applied")
+    ]
 
 
-async def test_pause_wakes_early_when_the_run_stops() -> None:
-    run = _Run(_quick_send)
-    pause = asyncio.create_task(run.dispatcher.pause(60.0))
-    await asyncio.sleep(0)
+async def test_task_cancelled_before_any_patch_went_out_says_it_was_not_sent() -> None:
+    in_flight = asyncio.Event()
+
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
+        in_flight.set()
+        await asyncio.Event().wait()  # e.g. still waiting for a pacing slot
+        return _finished(task)
+
+    run = _Run(send, concurrency=1, grace_s=60.0)
+    job = asyncio.create_task(run.run(_tasks(1)))
+    await in_flight.wait()
 
     run.stop()
-
+    run.dispatcher.cancel_in_flight()
     async with asyncio.timeout(1.0):
-        assert await pause is True
+        await job
+
+    assert [(o.status, o.attempts, o.note) for o in run.outcomes] == [
+        (Status.ABORTED, 0, "cancelled in flight before its PATCH was sent")
+    ]
 
 
-async def test_request_stop_sets_a_stop_event_given_by_the_caller() -> None:
-    shared = asyncio.Event()
-    dispatcher = Dispatcher(
-        send=_quick_send,
-        record=lambda outcome: None,
-        control=RunControl(StopPolicy()),
-        options=DispatchOptions(concurrency=1, grace_s=0.0),
-        stop_event=shared,
-    )
+async def test_exception_in_send_after_attempts_went_out_reports_those_attempts() -> None:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
+        count.sent += 3
+        raise RuntimeError("boom: a bug after three attempts")
 
-    dispatcher.request_stop()
+    run = _Run(send, concurrency=1)
 
-    assert shared.is_set()
-    assert await dispatcher.pause(60.0) is True
+    await run.run(_tasks(1))
+
+    assert [(o.status, o.error_code, o.attempts) for o in run.outcomes] == [
+        (Status.FAILED, "internal_error", 3)
+    ]
+
+
+async def test_auth_failures_reported_by_send_stop_the_run_for_auth() -> None:
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
+        await asyncio.sleep(0)
+        return Finished(_finished(task, Status.FAILED).outcome, auth_failure=True)
+
+    run = _Run(send, concurrency=1, policy=_policy(auth_failure_limit=3))
+
+    await run.run(_tasks(20))
+
+    assert run.run_stop.reason is StopReason.AUTH
+    assert run.statuses() == Counter({Status.FAILED: 3, Status.ABORTED: 17})

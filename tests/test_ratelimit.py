@@ -326,8 +326,8 @@ class _SimResult:
 
 
 def _simulate(*, told: float, capacity: float, workers: int, duration: float) -> _SimResult:
-    """Workers behave as ImageSender does: pace (Pacer.acquire), send, on a throttle back
-    off and retry.
+    """Workers behave as the exchange loop does: pace (Pacer.acquire), send, on a throttle
+    back off and retry.
 
     Events run in time order on one fake clock: `ready` (reserve a slot), `arrive` (the
     server takes a token), `answer` (the client counts it).
@@ -336,7 +336,7 @@ def _simulate(*, told: float, capacity: float, workers: int, duration: float) ->
     rate = AdaptiveRate(RatePolicy(ceiling=told), clock)
     pacer = Pacer(rate, clock)
     server = _TokenBucket(capacity, burst=capacity)  # like the emulator: one second's worth
-    retry = RetryPolicy()
+    retry = RetryPolicy(max_attempts=5)
     rng = random.Random(1)
     latency = 0.02
     events: list[tuple[float, int, str, int, int]] = []

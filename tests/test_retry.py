@@ -1,4 +1,7 @@
-"""batch_ims.transport.retry: backoff bounds, Retry-After, what is retried and how often."""
+"""batch_ims.transport.retry: backoff bounds, Retry-After, how often a request is retried.
+
+What is retryable is the image service's business: tests/test_ims_service.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from batch_ims.transport.retry import RetryPolicy, is_retryable_status, is_throttle, parse_retry_after
+from batch_ims.transport.retry import RetryPolicy, parse_retry_after
 
 NOW = datetime(2024, 3, 15, 8, 15, 0, tzinfo=UTC)
 ALMOST_ONE = 1.0 - 1e-12
@@ -19,7 +22,7 @@ ALMOST_ONE = 1.0 - 1e-12
 def test_full_jitter_delay_lies_between_zero_and_capped_exponential(
     attempt: int, upper: float
 ) -> None:
-    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=30.0)
+    policy = RetryPolicy(max_attempts=5, base_delay_s=0.5, max_delay_s=30.0)
 
     low = policy.delay(attempt=attempt, retry_after_s=None, rand=lambda: 0.0)
     high = policy.delay(attempt=attempt, retry_after_s=None, rand=lambda: ALMOST_ONE)
@@ -29,25 +32,25 @@ def test_full_jitter_delay_lies_between_zero_and_capped_exponential(
 
 
 def test_full_jitter_delay_scales_with_the_random_draw() -> None:
-    policy = RetryPolicy(base_delay_s=1.0, max_delay_s=30.0)
+    policy = RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=30.0)
 
     assert policy.delay(attempt=3, retry_after_s=None, rand=lambda: 0.25) == pytest.approx(1.0)
 
 
 def test_retry_after_wins_over_jitter() -> None:
-    policy = RetryPolicy()
+    policy = RetryPolicy(max_attempts=5)
 
     assert policy.delay(attempt=1, retry_after_s=7.0, rand=lambda: ALMOST_ONE) == 7.0
 
 
 def test_retry_after_is_capped_by_max_retry_after() -> None:
-    policy = RetryPolicy(max_retry_after_s=120.0)
+    policy = RetryPolicy(max_attempts=5, max_retry_after_s=120.0)
 
     assert policy.delay(attempt=1, retry_after_s=3600.0, rand=lambda: 0.0) == 120.0
 
 
 def test_negative_retry_after_means_no_wait() -> None:
-    assert RetryPolicy().delay(attempt=1, retry_after_s=-3.0, rand=lambda: 0.5) == 0.0
+    assert RetryPolicy(max_attempts=5).delay(attempt=1, retry_after_s=-3.0, rand=lambda: 0.5) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -79,39 +82,9 @@ def test_http_date_retry_after_far_ahead_is_capped_in_delay() -> None:
     wait = parse_retry_after("Sat, 16 Mar 2024 08:15:00 GMT", NOW)
 
     assert wait == 86400.0
-    assert RetryPolicy(max_retry_after_s=120.0).delay(
+    assert RetryPolicy(max_attempts=5, max_retry_after_s=120.0).delay(
         attempt=1, retry_after_s=wait, rand=lambda: 0.0
     ) == pytest.approx(120.0)
-
-
-@pytest.mark.parametrize(
-    ("status", "code"),
-    [(429, ""), (429, "APIG.0308"), (500, ""), (502, ""), (503, ""), (504, ""), (400, "IMG.0060")],
-)
-def test_retryable_statuses(status: int, code: str) -> None:
-    assert is_retryable_status(status, code) is True
-
-
-@pytest.mark.parametrize(
-    ("status", "code"),
-    [(400, "IMG.0001"), (400, ""), (401, ""), (403, ""), (404, "IMG.0027"), (409, ""), (200, "")],
-)
-def test_not_retryable_statuses(status: int, code: str) -> None:
-    assert is_retryable_status(status, code) is False
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "expected"),
-    [
-        (429, "", True),
-        (400, "IMG.0060", True),
-        (400, "IMG.0001", False),
-        (503, "", False),
-        (500, "IMG.0060", False),
-    ],
-)
-def test_throttle_is_429_or_ims_flow_control(status: int, code: str, expected: bool) -> None:
-    assert is_throttle(status, code) is expected
 
 
 def test_should_retry_stops_at_max_attempts() -> None:

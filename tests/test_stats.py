@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from batch_ims.stats import RunStats
 def _stats(latencies: list[float]) -> RunStats:
     stats = RunStats()
     for latency in latencies:
-        stats.request_done(latency)
+        stats.request_done("PATCH", latency)
     return stats
 
 
@@ -49,6 +50,32 @@ def test_request_done_counts_requests() -> None:
     assert _stats([1.0, 2.0, 3.0]).requests == 3
 
 
+def test_requests_are_counted_by_method_and_in_total() -> None:
+    stats = RunStats()
+    for method in ("PATCH", "GET", "PATCH", "PATCH"):
+        stats.request_done(method, 1.0)
+
+    assert (stats.requests_by_method, stats.requests) == (Counter({"PATCH": 3, "GET": 1}), 4)
+
+
+def test_request_done_keeps_the_last_server_date_seen() -> None:
+    stats = RunStats()
+    stats.request_done("PATCH", 1.0, "Fri, 15 Mar 2024 08:15:00 GMT")
+    stats.request_done("PATCH", 1.0, "Fri, 15 Mar 2024 08:15:01 GMT")
+    stats.request_done("PATCH", 1.0)  # no answer, no Date: the last one seen stays
+
+    assert stats.server_date == "Fri, 15 Mar 2024 08:15:01 GMT"
+
+
+def test_retries_and_throttles_are_counted_one_per_call() -> None:
+    stats = RunStats()
+    for _ in range(3):
+        stats.retry_scheduled()
+    stats.throttle_seen()
+
+    assert (stats.retries, stats.throttled) == (3, 1)
+
+
 def test_all_counts_lists_every_status_even_when_zero() -> None:
     stats = RunStats()
     stats.count(Status.SUCCEEDED)
@@ -71,8 +98,11 @@ def _summary(stats: RunStats, duration_s: float) -> Summary:
 
 
 def test_summary_json_has_the_documented_keys_and_values() -> None:
-    stats = _stats([10.0, 20.0, 30.0, 40.0])
-    stats.retries, stats.throttled = 2, 1
+    stats = _stats([10.0, 20.0, 30.0])
+    stats.request_done("GET", 40.0)
+    stats.retry_scheduled()
+    stats.retry_scheduled()
+    stats.throttle_seen()
     stats.count(Status.SUCCEEDED)
 
     summary = _summary(stats, duration_s=2.0)
@@ -81,6 +111,7 @@ def test_summary_json_has_the_documented_keys_and_values() -> None:
         "counts": {"succeeded": 1, "failed": 0, "invalid": 0, "skipped": 0, "aborted": 0},
         "images": 7,
         "requests": 4,
+        "requests_by_method": {"GET": 1, "PATCH": 3},
         "retries": 2,
         "throttled": 1,
         "duration_s": 2.0,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from batch_ims.values import as_text, mismatches, op_holds, parse_image
 from batch_ims.models import Op
+from batch_ims.values import as_text, mismatches, op_holds
 
 IMAGE: dict[str, Any] = {
     "id": "4f5a3d2e-1b0c-4a9e-8d7f-6c5b4a392817",
@@ -71,21 +71,3 @@ def test_mismatches_judges_the_last_op_per_attribute() -> None:
 
 def test_no_ops_means_no_mismatches() -> None:
     assert mismatches(IMAGE, ()) == []
-
-
-def test_parse_image_reads_a_patch_answer() -> None:
-    assert parse_image(b'{"id": "abc", "name": "x"}') == {"id": "abc", "name": "x"}
-
-
-def test_parse_image_reads_the_first_image_of_a_list_answer() -> None:
-    body = b'{"images": [{"id": "abc", "min_disk": 40}, {"id": "def"}]}'
-
-    assert parse_image(body) == {"id": "abc", "min_disk": 40}
-
-
-@pytest.mark.parametrize(
-    "body",
-    [b"not json", b'{"images": []}', b'{"images": ["x"]}', b'{"name": "no id"}', b"[1]", b"\xff"],
-)
-def test_parse_image_of_anything_else_is_none(body: bytes) -> None:
-    assert parse_image(body) is None

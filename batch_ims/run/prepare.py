@@ -40,7 +40,11 @@ class Prepared:
 
 
 def load(settings: RunSettings) -> Manifest:
-    manifest = load_manifest(settings.manifest, sheet=settings.sheet, encoding=settings.encoding)
+    manifest = load_manifest(
+        settings.manifest, sheet=settings.sheet, encoding=settings.encoding, strict=settings.strict
+    )
+    for warning in manifest.warnings:
+        _log.warning("manifest.typo", warning=warning.describe())
     _log.info(
         "manifest.loaded",
         path=str(settings.manifest),

@@ -121,9 +121,11 @@ class Exchanger:
                 self._observer.request_done(request.method, (self._clock() - sent) * 1000, exc)
                 lost_answer = True
                 # a certificate that failed verification will fail again: no retry
-                if exc.kind != "tls_error" and await self._retry_after_pause(count.sent, None):
+                retryable = exc.kind != "tls_error"
+                if retryable and await self._retry_after_pause(count.sent, None):
                     continue
-                return Exchange(None, None, exc, count.sent, lost_answer, self._stopping())
+                stopped = self._retry_was_due(count.sent, retryable)
+                return Exchange(None, None, exc, count.sent, lost_answer, stopped)
             self._observer.request_done(request.method, (self._clock() - sent) * 1000, result)
             if 200 <= result.status < 300:
                 self._rate.on_accepted()
@@ -137,8 +139,12 @@ class Exchanger:
             retryable = self._answers.is_retryable(result.status, error.code)
             if retryable and await self._retry_after_pause(count.sent, result):
                 continue
-            stopped = retryable and self._stopping()
+            stopped = self._retry_was_due(count.sent, retryable)
             return Exchange(result, error, None, count.sent, lost_answer, stopped)
+
+    def _retry_was_due(self, attempt: int, retryable: bool) -> bool:
+        """Another attempt was allowed but the run is stopping (the image is then aborted)."""
+        return self._policy.should_retry(attempt=attempt, retryable=retryable) and self._stopping()
 
     def _note_throttle(self, result: HttpResult, error: ApiError) -> None:
         if not self._answers.is_throttle(result.status, error.code):
