@@ -114,3 +114,18 @@ def test_failure_lines_name_the_manifest_row_and_progress_shows_both_rates(
         "eta_s",
     }
     assert progress[-1]["total"] == 31
+
+
+def test_plan_warns_of_a_likely_typo_and_strict_makes_its_rows_invalid(tmp_path: Path) -> None:
+    image = generated_image_id(1)
+    manifest = write_csv(
+        tmp_path / "m.csv", [["image_id", "op", "path", "value"], [image, "add", "descripton", "x"]]
+    )
+
+    lenient = cli(["plan", str(manifest)])
+    strict = cli(["plan", str(manifest), "--strict"])
+
+    assert lenient.returncode == 0, lenient.stderr[-2000:]
+    assert "did you mean '__description'?" in lenient.stdout
+    assert strict.returncode == 1, strict.stderr[-2000:]
+    assert "1 invalid" in strict.stdout.splitlines()[0]

@@ -62,13 +62,23 @@ class AttributeRules:
 
     def suggestion(self, name: str) -> str | None:
         """The modifiable attribute an extension attribute `name` probably meant, or None:
-        one edit away (Damerau-Levenshtein distance 1) or missing the system prefix."""
+        one edit away (Damerau-Levenshtein distance 1), missing the system prefix, or both
+        (`descripton` for `__description`)."""
         if not self.is_extension(name):
             return None
         prefixed = self.system_prefix + name
         if prefixed in self.modifiable:
             return prefixed
-        close = sorted(known for known in self.modifiable if one_edit_apart(name, known))
+        close = sorted(
+            known
+            for known in self.modifiable
+            if one_edit_apart(name, known)
+            or (
+                self.system_prefix
+                and known.startswith(self.system_prefix)
+                and one_edit_apart(name, known[len(self.system_prefix) :])
+            )
+        )
         return close[0] if close else None
 
 
