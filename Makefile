@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean test-airflow test-metrics
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Airflow lives in its own cached venv: ${XDG_CACHE_HOME:-~/.cache}/batch-ims/airflow-venv
+test-airflow: $(STAMP)
+	$(BIN)/python -m tests.airflow.venv
+	$(BIN)/pytest -m airflow tests/airflow
+
+# a real Pushgateway and promtool, from Debian's packages (installed when missing)
+test-metrics: $(STAMP)
+	sh tests/metrics/install-prometheus.sh
+	$(BIN)/pytest -m prometheus tests/metrics
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
