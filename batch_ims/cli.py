@@ -214,6 +214,19 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "-v", "--verbose", is_flag=True, default=None, help="Log every image on a terminal too."
     ),
+    click.option(
+        "--metrics-file",
+        type=click.Path(dir_okay=False),
+        help="Write Prometheus metrics here at the end of every run (a node_exporter *.prom file).",
+    ),
+    click.option(
+        "--pushgateway",
+        help="Push the same metrics to this Prometheus Pushgateway URL (a failure only warns).",
+    ),
+    click.option(
+        "--metrics-job",
+        help="The metrics' `job` label (default: the job file's name, else batch_ims).",
+    ),
 ]
 
 
@@ -262,6 +275,8 @@ def _settings_values(
     if manifest is not None:
         values["manifest"] = manifest
     values.update({k: v for k, v in options.items() if v is not None})
+    if job is not None:
+        values.setdefault("metrics_job", job.stem)
     return values
 
 

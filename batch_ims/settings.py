@@ -77,6 +77,9 @@ class RunSettings:
     ca_bundle: Path | None = None
     insecure: bool = False
     verbose: bool = False
+    metrics_file: Path | None = None
+    pushgateway: str | None = None
+    metrics_job: str | None = None
 
     @property
     def stop_policy(self) -> StopPolicy:
@@ -98,6 +101,7 @@ PATH_SETTINGS = frozenset(
         "summary_json",
         "retry_failed_from",
         "ca_bundle",
+        "metrics_file",
     }
 )
 TEMPLATED_SETTINGS = frozenset({"report", "journal", "summary_json", "undo_manifest"})

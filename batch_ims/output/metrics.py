@@ -60,7 +60,7 @@ class RunMetrics:
     finished_at: float
     exit_code: int
     counts: Mapping[str, int] = field(default_factory=dict)
-    requests: Mapping[str, int] = field(default_factory=dict)  # by kind ("all" when unsplit)
+    requests: Mapping[str, int] = field(default_factory=dict)  # by kind: "get", "patch"
     retries: int = 0
     throttled: int = 0
     shard: str | None = None  # "K/N"
@@ -89,7 +89,7 @@ class RunMetrics:
             finished_at=finished_at,
             exit_code=summary.exit_code,
             counts=summary.counts,
-            requests={"all": summary.requests},
+            requests={m.lower(): n for m, n in summary.requests_by_method.items()},
             retries=summary.retries,
             throttled=summary.throttled,
             shard=shard,

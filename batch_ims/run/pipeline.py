@@ -26,6 +26,7 @@ from batch_ims.exitcodes import ExitCode
 from batch_ims.models import Status, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.journal import Journal
+from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, push, write_textfile
 from batch_ims.output.paths import OutputPaths, output_paths
 from batch_ims.output.progress import Progress
 from batch_ims.output.report import open_report
@@ -77,12 +78,12 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     check_offline(settings, paths)
     prepared = prepare(settings, load(settings), paths)
     state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     with _open_sinks(state, live=target is not None) as sinks:
         _record_unsent(state, sinks.recorder, dry_run=target is None)
         if target is not None:
             asyncio.run(_send(state, target, sinks))
-    return _summarise(state, target, time.monotonic() - started)
+    return _summarise(state, target, time.monotonic() - started, started_at)
 
 
 @contextlib.contextmanager
@@ -197,7 +198,9 @@ async def _tick(sinks: _Sinks, interval_s: float) -> None:
         sinks.recorder.flush()
 
 
-def _summarise(state: _Run, target: _Target | None, duration_s: float) -> ExitCode:
+def _summarise(
+    state: _Run, target: _Target | None, duration_s: float, started_at: float
+) -> ExitCode:
     code = state.stop.exit_code(state.stats)
     summary = Summary.build(
         stats=state.stats,
@@ -211,6 +214,7 @@ def _summarise(state: _Run, target: _Target | None, duration_s: float) -> ExitCo
         _explain_stop(state, target)
     if state.settings.summary_json is not None:
         write_summary(state.settings.summary_json, summary)
+    _publish_metrics(state.settings, summary, started_at)
     text = summary.human()
     if code in (ExitCode.SIGINT, ExitCode.SIGTERM) and state.paths.journal is not None:
         command = resume_command(state.environment.argv, state.paths.journal)
@@ -220,6 +224,24 @@ def _summarise(state: _Run, target: _Target | None, duration_s: float) -> ExitCo
         state.environment.stdout.write(text)
         state.environment.stdout.flush()
     return code
+
+
+def _publish_metrics(settings: RunSettings, summary: Summary, started_at: float) -> None:
+    """The run's Prometheus metrics; a failure to write or push only warns."""
+    if settings.metrics_file is None and settings.pushgateway is None:
+        return
+    shard = f"{settings.shard.index}/{settings.shard.count}" if settings.shard else None
+    metrics = RunMetrics.from_summary(
+        summary,
+        job=settings.metrics_job or DEFAULT_JOB,
+        started_at=started_at,
+        finished_at=time.time(),
+        shard=shard,
+    )
+    if settings.metrics_file is not None:
+        write_textfile(settings.metrics_file, metrics)
+    if settings.pushgateway is not None:
+        push(settings.pushgateway, metrics)
 
 
 def resume_command(argv: tuple[str, ...], journal: Path) -> str:

@@ -19,12 +19,14 @@ from batch_ims.errors import UsageError
 from batch_ims.manifest import Manifest, load_manifest
 from batch_ims.models import InvalidItem
 from batch_ims.output.journal import read_succeeded
+from batch_ims.output.metrics import check_textfile_path
 from batch_ims.output.paths import OutputPaths, check_paths
 from batch_ims.output.report import read_report_statuses
 from batch_ims.run.selection import Selection, in_shard, select
 from batch_ims.services.ims import resolve_endpoint
 from batch_ims.settings import RunSettings
 from batch_ims.transport.client import make_ssl_context
+from batch_ims.transport.endpoint import check_endpoint
 
 _log = structlog.get_logger("batch_ims")
 
@@ -60,6 +62,12 @@ def check_offline(settings: RunSettings, paths: OutputPaths) -> None:
     """Everything about the run's own files that can be refused before anything is opened."""
     check_paths(settings, paths)
     _check_tls(settings.ca_bundle)
+    if settings.metrics_file is not None:
+        check_textfile_path(settings.metrics_file)
+    if settings.pushgateway is not None:
+        check_endpoint(
+            settings.pushgateway, name="--pushgateway", example="http://pushgateway:9091"
+        )
 
 
 def _check_tls(ca_bundle: Path | None) -> None:
