@@ -9,6 +9,7 @@ attribute, which retrying cannot fix.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
@@ -20,7 +21,7 @@ from batch_ims.transport.client import Request
 from batch_ims.transport.retry import RETRY_STATUSES
 
 PATCH_CONTENT_TYPE = "application/openstack-images-v2.1-json-patch"
-_PATCH_HEADERS = {"Content-Type": PATCH_CONTENT_TYPE}
+_PATCH_HEADERS = {"Content-Type": PATCH_CONTENT_TYPE, "Accept": "application/json"}
 _READ_HEADERS = {"Accept": "application/json"}
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _TAG = re.compile(r"<[^>]*>")
@@ -90,9 +91,7 @@ def _json_error(body: bytes) -> str | None:
     for node in (data, *(v for v in data.values() if isinstance(v, dict))):
         message = node.get("message") or node.get("explanation")
         if isinstance(message, str) and message.strip():
-            title = node.get("title")
-            text = _SPACE.sub(" ", message).strip()
-            return f"{title}: {text}" if isinstance(title, str) and title else text
+            return _plain(message) or None
     return None
 
 
@@ -100,10 +99,12 @@ def _html_error(body: bytes, content_type: str | None) -> str | None:
     """The explanation in Glance's (webob's) HTML error page: its body without the <h1>."""
     text = body[: 64 * 1024].decode("utf-8", "replace")
     if "<" not in text[:200] and "html" not in (content_type or "").lower():
-        stripped = _SPACE.sub(" ", text).strip()
-        return stripped or None
+        return _plain(text) or None
     match = _BODY.search(text)
     inner = match.group(1) if match else text
-    inner = _H1.sub(" ", inner)
-    inner = _SPACE.sub(" ", _TAG.sub(" ", inner)).strip()
-    return inner or None
+    return _plain(_H1.sub(" ", inner)) or None
+
+
+def _plain(text: str) -> str:
+    """Markup removed, entities decoded, white space folded: `<br />` and `&#x27;` go."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
