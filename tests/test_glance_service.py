@@ -27,7 +27,8 @@ READ_ONLY_JSON = json.dumps(
 ).encode()
 READ_ONLY_HTML = (
     b"<html>\n <head>\n  <title>403 Forbidden</title>\n </head>\n <body>\n"
-    b"  <h1>403 Forbidden</h1>\n  Attribute &#x27;status&#x27; is read-only.<br /><br />\n\n\n\n </body>\n</html>"
+    b"  <h1>403 Forbidden</h1>\n"
+    b"  Attribute &#x27;status&#x27; is read-only.<br /><br />\n\n\n\n </body>\n</html>"
 )
 
 
