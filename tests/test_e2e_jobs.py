@@ -24,6 +24,7 @@ SUMMARY_KEYS = {
     "counts",
     "images",
     "requests",
+    "requests_by_method",
     "retries",
     "throttled",
     "duration_s",
