@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from batch_ims import __version__
-from batch_ims.errors import BatchImsError, LockedError
+from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.settings import default
 
@@ -52,6 +52,8 @@ def guarded(func: Callable[[], int]) -> int:
         return func()
     except LockedError as exc:
         _fail(str(exc), ExitCode.LOCKED)
+    except OutputWriteError as exc:
+        _fail(str(exc), ExitCode.OUTPUT_FAILED)
     except BatchImsError as exc:
         _fail(str(exc), ExitCode.USAGE)
     except KeyboardInterrupt:
@@ -227,6 +229,12 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
         "--metrics-job",
         help="The metrics' `job` label (default: the job file's name, else batch_ims).",
     ),
+    click.option(
+        "--overwrite",
+        is_flag=True,
+        default=None,
+        help="Replace outputs an earlier run left at these paths (refused otherwise).",
+    ),
 ]
 
 
@@ -267,11 +275,11 @@ def cli() -> None:
 
 
 def _settings_values(
-    manifest: str | None, job: Path | None, options: dict[str, Any]
+    manifest: str | None, job: Path | None, options: dict[str, Any], *, now: datetime
 ) -> dict[str, Any]:
     from batch_ims.jobfile import load_job
 
-    values: dict[str, Any] = load_job(job) if job is not None else {}
+    values: dict[str, Any] = load_job(job, now=now) if job is not None else {}
     if manifest is not None:
         values["manifest"] = manifest
     values.update({k: v for k, v in options.items() if v is not None})
@@ -288,7 +296,8 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
 
     Exit codes: 0 all succeeded or skipped; 1 some failed or invalid; 2 usage error or
     unreadable manifest (nothing sent); 3 aborted (failure threshold, authentication);
-    75 journal locked by another run; 130 SIGINT; 143 SIGTERM.
+    74 an output could not be written; 75 journal or output locked by another run;
+    130 SIGINT; 143 SIGTERM.
     """
 
     def body() -> int:
@@ -298,7 +307,8 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format=options.get("log_format") or "auto")
-        settings = build_settings(_settings_values(manifest, job, options), now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        settings = build_settings(_settings_values(manifest, job, options, now=now), now=now)
         logsetup.configure(log_format=settings.log_format, verbose=settings.verbose)
         environment = process_environment(dict(os.environ), ("batch-ims", *sys.argv[1:]))
         return int(run_pipeline(settings, environment))
@@ -323,7 +333,7 @@ def validate_job(job_file: Path) -> None:
 
         logsetup.configure(log_format="auto")
         now = datetime.now(UTC)
-        settings = build_settings(_settings_values(None, job_file, {}), now=now)
+        settings = build_settings(_settings_values(None, job_file, {}, now=now), now=now)
         check_offline(settings, output_paths(settings, now))  # the checks `run` makes first
         manifest = load_manifest(
             settings.manifest,

@@ -53,6 +53,7 @@ def run_demo(out: Path) -> ExitCode:
                 "undo_manifest": out / "undo.csv",
                 "rate": 50.0,
                 "min_finished": 1000,
+                "overwrite": True,  # the demo's folder holds the last demo's files
             },
             now=datetime.now(UTC),
         )

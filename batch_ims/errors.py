@@ -38,5 +38,9 @@ class LockedError(BatchImsError):
     """Another run holds the journal lock."""
 
 
+class OutputWriteError(BatchImsError):
+    """An output (report, journal, summary, undo manifest) could not be written: exit 74."""
+
+
 class AuthConfigError(UsageError):
     """Credentials are missing or inconsistent (detected before anything is sent)."""

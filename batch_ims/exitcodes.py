@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     ABORTED = 3  # stopped early: failure threshold or fatal authentication error
     UNREACHABLE = 4  # stopped early: the endpoint could not be reached at all
     INTERNAL = 70  # a bug in batch-ims (EX_SOFTWARE): please report it
-    LOCKED = 75  # another run holds the journal lock (EX_TEMPFAIL: try again later)
+    OUTPUT_FAILED = 74  # an output could not be written (EX_IOERR): the run stopped
+    LOCKED = 75  # another run holds the journal or an output (EX_TEMPFAIL: try again later)
     SIGINT = 130
     SIGTERM = 143

@@ -10,11 +10,18 @@ import dataclasses
 import tomllib
 import types
 import typing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from batch_ims.errors import UsageError
-from batch_ims.settings import PATH_SETTINGS, RunSettings, Shard
+from batch_ims.settings import (
+    PATH_SETTINGS,
+    TEMPLATED_SETTINGS,
+    RunSettings,
+    Shard,
+    expand_template,
+)
 
 _NOT_IN_JOB_FILES: frozenset[str] = frozenset()
 _FIELD_TYPES = typing.get_type_hints(RunSettings)
@@ -44,8 +51,14 @@ def _check_type(path: Path, key: str, name: str, value: Any) -> None:
         raise UsageError(f"{path}: key {key!r} must be {wanted}, not {type(value).__name__}")
 
 
-def load_job(path: Path) -> dict[str, Any]:
-    """The job file's settings, keyed by setting name, paths made absolute."""
+def load_job(path: Path, *, now: datetime | None = None) -> dict[str, Any]:
+    """The job file's settings, keyed by setting name, paths made absolute.
+
+    strftime fields of output paths (`report = "out/nightly-%Y%m%d.csv"`) are expanded as
+    written, before the path is joined to the job file's folder (whose name may hold a `%`);
+    such paths come back as `Path`, already expanded.
+    """
+    now = now or datetime.now(UTC)
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
@@ -66,7 +79,9 @@ def load_job(path: Path) -> dict[str, Any]:
             valid = ", ".join(sorted(n.replace("_", "-") for n in known))
             raise UsageError(f"{path}: unknown key {key!r}; valid keys: {valid}")
         _check_type(path, key, name, value)
-        if name in PATH_SETTINGS:
+        if name in TEMPLATED_SETTINGS:
+            value = base / Path(expand_template(value, now, name=name)).expanduser()
+        elif name in PATH_SETTINGS:
             value = str(base / Path(value).expanduser())
         values[name] = value
     return values

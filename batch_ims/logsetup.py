@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines off a terminal, readable lines on one; secrets redacted here.
 
 Redaction lives in this one place: any field whose name looks secret is masked, and any
-registered secret value is cut out of every string field, whatever its name.
+registered secret value is cut out of every field, whatever its name, nested values and
+formatted tracebacks included; the report, journal and summary use `redact_data` too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ def redact_text(text: str) -> str:
     return text
 
 
+def redact_data(value: Any) -> Any:
+    """`value` with every registered secret cut out of its text, nested values included."""
+    if not _registered:
+        return value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: redact_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(item) for item in value]
+    return value
+
+
 _key_verdicts: dict[str, bool] = {}
 
 
@@ -51,13 +65,19 @@ def _is_secret_key(key: str) -> bool:
 
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Runs after tracebacks are formatted: their text is redacted like any other field."""
     registered = bool(_registered)
     for key, value in event_dict.items():
         if _key_verdicts.get(key, True) and _is_secret_key(key):
             event_dict[key] = REDACTED
-        elif registered and value.__class__ is str:
-            event_dict[key] = redact_text(value)
+        elif registered and value.__class__ is not int:
+            event_dict[key] = redact_data(value if _plain(value) else repr(value))
     return event_dict
+
+
+def _plain(value: Any) -> bool:
+    """Values the renderers show as they are (anything else is shown as its repr)."""
+    return value is None or isinstance(value, str | int | float | bool | dict | list | tuple)
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False, default=repr)
@@ -142,8 +162,8 @@ def configure(
         processors=[
             structlog.processors.add_log_level,
             _timestamp,
-            _redact,
             structlog.processors.format_exc_info,
+            _redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

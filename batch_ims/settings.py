@@ -80,6 +80,7 @@ class RunSettings:
     metrics_file: Path | None = None
     pushgateway: str | None = None
     metrics_job: str | None = None
+    overwrite: bool = False
 
     @property
     def stop_policy(self) -> StopPolicy:
@@ -107,9 +108,25 @@ PATH_SETTINGS = frozenset(
 TEMPLATED_SETTINGS = frozenset({"report", "journal", "summary_json", "undo_manifest"})
 
 
-def expand_template(value: str, now: datetime) -> str:
-    """strftime fields (UTC) in output paths: `out/report-%Y%m%d.csv`."""
-    return now.strftime(value) if "%" in value else value
+def expand_template(value: str, now: datetime, *, name: str = "path") -> str:
+    """strftime fields (UTC) in an output path as the user wrote it: `out/report-%Y%m%d.csv`.
+
+    Each part between slashes is expanded alone; a field that makes a slash (`%D`) would
+    make folders nobody asked for, and is refused.
+    """
+    if "%" not in value:
+        return value
+    parts = []
+    for part in value.split("/"):
+        expanded = now.strftime(part) if "%" in part else part
+        if "/" in expanded:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{option} {value!r}: {part!r} expands to {expanded!r}, which holds a '/'; "
+                "use fields without slashes (e.g. %Y%m%d instead of %D)"
+            )
+        parts.append(expanded)
+    return "/".join(parts)
 
 
 def _check_ranges(values: dict[str, Any]) -> None:
@@ -157,8 +174,8 @@ def build_settings(values: dict[str, Any], *, now: datetime) -> RunSettings:
     if merged.get("manifest") is None:
         raise UsageError("no manifest: give MANIFEST or a --job file with `manifest = ...`")
     for name in TEMPLATED_SETTINGS:
-        if merged.get(name) is not None:
-            merged[name] = Path(expand_template(str(merged[name]), now))
+        if isinstance(merged.get(name), str):  # a Path came expanded from a job file
+            merged[name] = Path(expand_template(merged[name], now, name=name))
     for name in PATH_SETTINGS:
         if merged.get(name) is not None:
             if "\x00" in str(merged[name]):

@@ -236,6 +236,27 @@ def test_credentials_file_readable_by_group_or_others_warns(tmp_path: Path, mode
     assert [(e["level"], e["path"], e["mode"]) for e in warnings] == expected
 
 
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
+def test_a_credentials_file_writable_by_others_is_refused_before_anything_is_sent(
+    tmp_path: Path, mode: int
+) -> None:
+    manifest, _ = _manifest(tmp_path, 1)
+    path = _credentials(tmp_path, mode, ak=AK, sk=SK, project_id=PROJECT)
+    env = clean_env(HUAWEICLOUD_SDK_CREDENTIALS_FILE=str(path))
+    with emulator(images=1, **EMULATOR_AUTH) as running:
+        args = _args(manifest, running.url, tmp_path / "r.csv", "--profile", "ops")
+        result = cli([*args, "--log-format", "json"], env=env)
+        requests = sum(running.emulator.request_counts.values())
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    (error,) = [e["error"] for e in json_lines(result.stderr) if e["event"] == "run.error"]
+    assert error == (
+        f"credentials file {path} is writable by other users (mode {mode:04o}); "
+        f"refusing it: run `chmod 600 {path}`"
+    )
+    assert requests == 0
+
+
 def _fail_fast_run(
     tmp_path: Path, sk: str, **config: Any
 ) -> tuple[subprocess.CompletedProcess[str], int, list[str]]:

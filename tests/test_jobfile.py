@@ -84,7 +84,7 @@ def test_templated_report_lands_beside_the_job_file(
     job = _job(tmp_path, 'manifest = "m.csv"\nreport = "out/report-%Y%m%d.csv"\n')
     monkeypatch.chdir(tmp_path)
 
-    settings = build_settings(load_job(job), now=NOW)
+    settings = build_settings(load_job(job, now=NOW), now=NOW)
 
     assert settings.report == (tmp_path / "jobs").resolve() / "out" / "report-20240315.csv"
 
@@ -92,7 +92,8 @@ def test_templated_report_lands_beside_the_job_file(
 def test_command_line_overrides_the_job_file(tmp_path: Path) -> None:
     job = _job(tmp_path, 'manifest = "m.csv"\nconcurrency = 16\nrate = 50.0\nshard = "0/2"\n')
 
-    values = _settings_values("cli.csv", job, {"concurrency": 3, "rate": None, "shard": "1/2"})
+    options = {"concurrency": 3, "rate": None, "shard": "1/2"}
+    values = _settings_values("cli.csv", job, options, now=NOW)
     settings = build_settings(values, now=NOW)
 
     assert settings.manifest == Path("cli.csv")

@@ -121,14 +121,18 @@ def test_xlsx_neutralises_formula_cells(tmp_path: Path, hostile: str) -> None:
         assert value[1:].replace("\n", "\r") == hostile.replace("\n", "\r")
 
 
-def test_xlsx_columns_are_exactly_columns_in_order(tmp_path: Path) -> None:
+def test_xlsx_columns_are_exactly_columns_in_order_with_numbers_as_numbers(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "report.xlsx"
 
     _write(path, [_outcome(UUID_A, Status.SUCCEEDED)])
 
     header, row = _xlsx_rows(path)
     assert header == list(COLUMNS)
-    assert row[:3] == [UUID_A, "succeeded", "200"]
+    assert row[:3] == [UUID_A, "succeeded", 200]
+    assert isinstance(row[COLUMNS.index("attempts")], int)
+    assert isinstance(row[COLUMNS.index("duration_ms")], int)
 
 
 def test_jsonl_keeps_raw_text(tmp_path: Path) -> None:

@@ -51,10 +51,20 @@ def credentials_path(env: Mapping[str, str]) -> Path:
     return (Path(home) if home else Path.home()) / ".huaweicloud" / "credentials"
 
 
-def _warn_if_permissive(path: Path) -> None:
+def _check_permissions(path: Path) -> None:
+    """Refuse a file others may write (they could swap the keys), as ssh does; warn on one
+    others may read (they can read the keys), as aws-cli does."""
     if os.name != "posix":
         return
-    mode = stat.S_IMODE(path.stat().st_mode)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # reading it says what is wrong
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise AuthConfigError(
+            f"credentials file {path} is writable by other users (mode {mode:04o}); "
+            f"refusing it: run `chmod 600 {path}`"
+        )
     if mode & (stat.S_IRGRP | stat.S_IROTH):
         log.warning("auth.credentials_file_permissive", path=str(path), mode=f"{mode:04o}")
 
@@ -85,8 +95,8 @@ def _parse(path: Path) -> configparser.ConfigParser:
 
 def read_profile(path: Path, name: str) -> Profile:
     """The named section of the credentials file, or AuthConfigError saying what is wrong."""
+    _check_permissions(path)
     parser = _parse(path)
-    _warn_if_permissive(path)
     if not parser.has_section(name):
         known = ", ".join(parser.sections()) or "none"
         raise AuthConfigError(

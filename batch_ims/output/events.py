@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import structlog
 
+from batch_ims.errors import OutputWriteError
 from batch_ims.models import Outcome, Status
+from batch_ims.output.files import write_error
 from batch_ims.stats import RunStats
 
 _log = structlog.get_logger("batch_ims")
@@ -49,24 +54,69 @@ class ImageEvents:
 
 
 class Recorder:
-    """Fans each outcome out to every consumer, exactly once, and counts it."""
+    """Fans each outcome out to every consumer, exactly once, and counts it.
 
-    def __init__(self, stats: RunStats, sinks: list[Any]) -> None:
+    A consumer that cannot write (a full disk) is dropped and discarded: its failure is kept
+    (`failure`, exit 74) and handed to `on_error`, which stops the run; the other consumers
+    go on and are closed as usual, so the journal and report still say what was sent.
+    """
+
+    def __init__(
+        self,
+        stats: RunStats,
+        sinks: list[Any],
+        *,
+        on_error: Callable[[OutputWriteError], None] | None = None,
+    ) -> None:
         self._stats = stats
-        self._sinks = sinks
+        self._sinks = tuple(sinks)
+        self._on_error = on_error
+        self.failure: OutputWriteError | None = None
 
     def record(self, outcome: Outcome) -> None:
         self._stats.count(outcome.status)
         for sink in self._sinks:
-            sink.write(outcome)
+            try:
+                sink.write(outcome)
+            except OSError as exc:
+                self.fail(sink, exc)
+
+    def fail(self, sink: Any, exc: OSError | OutputWriteError) -> None:
+        """`sink` cannot be written: drop it, keep the first failure, stop the run."""
+        if isinstance(exc, OSError):
+            error = write_error(getattr(sink, "label", "output"), Path(sink.path), exc)
+        else:
+            error = exc
+        self._sinks = tuple(s for s in self._sinks if s is not sink)
+        discard = getattr(sink, "discard", None)
+        if discard is not None:
+            discard()
+        _log.error("output.failed", error=str(error))
+        if self.failure is None:
+            self.failure = error
+            if self._on_error is not None:
+                self._on_error(error)
 
     def flush(self) -> None:
         for sink in self._sinks:
-            sink.flush()
+            try:
+                sink.flush()
+            except OSError as exc:
+                self.fail(sink, exc)
 
     def close(self) -> None:
-        for sink in self._sinks:
-            sink.close()
+        sinks, self._sinks = self._sinks, ()
+        for index, sink in enumerate(sinks):
+            try:
+                sink.close()
+            except (OSError, OutputWriteError) as exc:
+                self.fail(sink, exc)
+            except BaseException:
+                for rest in sinks[index + 1 :]:  # interrupted: leave every earlier file as it was
+                    discard = getattr(rest, "discard", rest.close)
+                    with contextlib.suppress(Exception):
+                        discard()
+                raise
 
     def __enter__(self) -> Recorder:
         return self

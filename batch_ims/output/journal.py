@@ -3,11 +3,14 @@
 Lines are written and flushed as each image finishes and fsynced at least once a
 second (`sync_due`), so `kill -9` loses at most the images in flight. An exclusive
 `flock` on the journal file keeps a second run off it; the kernel drops the lock when
-its holder dies, so a stale lock from a dead process is taken over by itself.
+its holder dies, so a stale lock from a dead process is taken over by itself. The journal
+is never opened through a symbolic link, a new one is created with mode 0600, and one owned
+by another user is refused (for writing and for `--resume`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -17,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from batch_ims.errors import LockedError, UsageError
+from batch_ims.errors import LockedError
+from batch_ims.logsetup import redact_data
 from batch_ims.models import Outcome, Status, ops_digest
+from batch_ims.output.files import open_live
 
 _JSON = json.JSONEncoder(ensure_ascii=False)
 
@@ -38,11 +43,8 @@ class Journal:
         self._clock = clock
         self._sync_every_s = sync_every_s
         self._last_sync = clock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = path.open("a", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"journal {str(path)!r}: cannot open: {exc.strerror}") from exc
+        self.label = "journal"
+        self._file: IO[str] = open_live("journal", path, mode="a")
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -69,7 +71,7 @@ class Journal:
             "http_status": outcome.http_status,
             "at": outcome.finished_at,
         }
-        self._file.write(_JSON.encode(line) + "\n")
+        self._file.write(_JSON.encode(redact_data(line)) + "\n")
         self._file.flush()
         if self._clock() - self._last_sync >= self._sync_every_s:
             self.sync()
@@ -85,9 +87,17 @@ class Journal:
     def close(self) -> None:
         if self._file.closed:
             return
-        self.sync()
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-        self._file.close()
+        try:
+            self.sync()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Close without a last sync (the file could not be written)."""
+        if self._file.closed:
+            return
+        with contextlib.suppress(OSError):
+            self._file.close()  # closing drops the lock
 
 
 def read_succeeded(path: Path) -> dict[str, str]:
@@ -101,11 +111,9 @@ def read_succeeded(path: Path) -> dict[str, str]:
     """
     done: dict[str, str] = {}
     try:
-        handle = path.open(encoding="utf-8", errors="replace")
+        handle = open_live("journal", path, mode="r")
     except FileNotFoundError:
         return done
-    except OSError as exc:
-        raise UsageError(f"journal {str(path)!r}: cannot read: {exc.strerror}") from exc
     with handle:
         for line in handle:
             try:

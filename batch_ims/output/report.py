@@ -1,4 +1,4 @@
-"""The per-image report, streamed as images finish: .csv, .jsonl or .xlsx by extension.
+"""The per-image report: .csv, .jsonl or .xlsx by extension, in manifest order.
 
 CSV and XLSX cells that a spreadsheet would run as a formula (leading `=`, `+`, `-`,
 `@`, tab or carriage return) are neutralised with a leading apostrophe, as OWASP's
@@ -7,14 +7,19 @@ CSV injection guidance advises; the .jsonl report keeps the raw text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import tempfile
 import zipfile
+from array import array
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from batch_ims.errors import UsageError
+from batch_ims.logsetup import redact_data
 from batch_ims.models import Outcome, ops_json
+from batch_ims.output.files import OutputFile, write_error
 
 COLUMNS = (
     "image_id",
@@ -32,6 +37,8 @@ COLUMNS = (
 )
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = (".csv", ".jsonl", ".xlsx")
+_NO_ROW = 2**62  # outcomes without a manifest row go last, in finishing order
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def neutralise(cell: str) -> str:
@@ -58,87 +65,207 @@ def report_row(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _text_cells(outcome: Outcome) -> list[str]:
+def _spooled(outcome: Outcome) -> dict[str, Any]:
+    """The row as kept in the spool: the .jsonl form plus the ops as one text, redacted."""
+    row = report_row(outcome)
+    row["ops"] = [op.as_json() for op in outcome.ops]
+    row["rows"] = list(outcome.rows)
+    spooled: dict[str, Any] = redact_data({"row": row, "ops_text": ops_json(outcome.ops)})
+    return spooled
+
+
+def _text_cells(spooled: dict[str, Any]) -> list[str]:
     """The row as spreadsheet-safe text cells, in COLUMNS order."""
+    row = spooled["row"]
+    status = row["http_status"]
     return [
-        neutralise(outcome.image_id),
-        outcome.status.value,
-        "" if outcome.http_status is None else str(outcome.http_status),
-        neutralise(outcome.error_code),
-        neutralise(outcome.error_message),
-        str(outcome.attempts),
-        ";".join(map(str, outcome.rows)),
-        neutralise(ops_json(outcome.ops)),
-        neutralise(outcome.request_id),
-        str(outcome.duration_ms),
-        outcome.finished_at,
-        neutralise(outcome.note),
+        neutralise(row["image_id"]),
+        row["status"],
+        "" if status is None else str(status),
+        neutralise(row["error_code"]),
+        neutralise(row["error_message"]),
+        str(row["attempts"]),
+        ";".join(map(str, row["rows"])),
+        neutralise(spooled["ops_text"]),
+        neutralise(row["request_id"]),
+        str(row["duration_ms"]),
+        row["finished_at"],
+        neutralise(row["note"]),
     ]
 
 
 class ReportWriter(Protocol):
     path: Path
+    label: str
 
     def write(self, outcome: Outcome) -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
+    def discard(self) -> None: ...
 
 
-class _CsvReport:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: IO[str] = path.open("w", encoding="utf-8-sig", newline="")
+class _Format(Protocol):
+    def row(self, spooled: dict[str, Any]) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _Csv:
+    def __init__(self, out: OutputFile) -> None:
+        self._file = out.text(encoding="utf-8-sig")
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
 
-    def write(self, outcome: Outcome) -> None:
-        self._writer.writerow(_text_cells(outcome))
+    def row(self, spooled: dict[str, Any]) -> None:
+        self._writer.writerow(_text_cells(spooled))
 
-    def flush(self) -> None:
+    def finish(self) -> None:
         self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
+        self._file.detach()
 
 
-class _JsonlReport:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: IO[str] = path.open("w", encoding="utf-8")
+class _Jsonl:
+    def __init__(self, out: OutputFile) -> None:
+        self._file = out.text()
 
-    def write(self, outcome: Outcome) -> None:
-        row = report_row(outcome)
-        row["ops"] = [op.as_json() for op in outcome.ops]
-        row["rows"] = list(outcome.rows)
-        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    def row(self, spooled: dict[str, Any]) -> None:
+        self._file.write(_JSON.encode(spooled["row"]) + "\n")
 
-    def flush(self) -> None:
+    def finish(self) -> None:
         self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
+        self._file.detach()
 
 
-class _XlsxReport:
-    """openpyxl's write-only mode streams rows to a temporary file until close."""
+_NUMBER_COLUMNS = frozenset({"http_status", "attempts", "duration_ms"})
+_WIDTHS = {
+    "image_id": 38,
+    "status": 11,
+    "http_status": 12,
+    "error_code": 16,
+    "error_message": 48,
+    "attempts": 10,
+    "rows": 10,
+    "ops": 60,
+    "request_id": 34,
+    "duration_ms": 13,
+    "finished_at": 25,
+    "note": 40,
+}
+_FAILURES = frozenset({"failed", "aborted", "invalid"})
 
-    def __init__(self, path: Path) -> None:
+
+class _Xlsx:
+    """openpyxl's write-only mode: the header frozen and filtered, failures filled red."""
+
+    def __init__(self, out: OutputFile) -> None:
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font, PatternFill
+        from openpyxl.utils import get_column_letter
 
-        self.path = path
+        self._out = out
+        self._cell = WriteOnlyCell
         self._book = Workbook(write_only=True)
         self._sheet = self._book.create_sheet("report")
-        self._sheet.append(list(COLUMNS))
-        path.touch()
+        self._sheet.freeze_panes = "A2"
+        for index, name in enumerate(COLUMNS, start=1):
+            self._sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS[name]
+        self._last_column = get_column_letter(len(COLUMNS))
+        self._fill = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
+        bold = Font(bold=True)
+        header = []
+        for name in COLUMNS:
+            cell = WriteOnlyCell(self._sheet, value=name)
+            cell.font = bold
+            header.append(cell)
+        self._sheet.append(header)
+        self._rows = 1
+
+    def row(self, spooled: dict[str, Any]) -> None:
+        values: list[Any] = _text_cells(spooled)
+        for index, name in enumerate(COLUMNS):
+            if name in _NUMBER_COLUMNS:
+                values[index] = int(values[index]) if values[index] else None
+        if spooled["row"]["status"] in _FAILURES:
+            cells = []
+            for value in values:
+                cell = self._cell(self._sheet, value=value)
+                cell.fill = self._fill
+                cells.append(cell)
+            self._sheet.append(cells)
+        else:
+            self._sheet.append(values)
+        self._rows += 1
+
+    def finish(self) -> None:
+        self._sheet.auto_filter.ref = f"A1:{self._last_column}{self._rows}"
+        self._book.save(self._out.file)
+
+
+_FORMAT_CLASSES: dict[str, type[_Csv] | type[_Jsonl] | type[_Xlsx]] = {
+    ".csv": _Csv,
+    ".jsonl": _Jsonl,
+    ".xlsx": _Xlsx,
+}
+
+
+class Report:
+    """Rows spooled as images finish; the report written at close in manifest order.
+
+    The spool is an unnamed temporary file in the report's folder; memory holds two
+    integers per image (its first manifest row and its place in the spool). The final file
+    is written to a temporary file and renamed over the report (`OutputFile`), so the report
+    is whole or, until the end, the earlier one.
+    """
+
+    label = "report"
+
+    def __init__(self, path: Path, *, overwrite: bool) -> None:
+        check_report_path(path)
+        self.path = path
+        self._out = OutputFile(self.label, path, overwrite=overwrite)
+        try:
+            self._spool: IO[bytes] = tempfile.TemporaryFile(dir=path.parent)  # noqa: SIM115
+        except OSError as exc:
+            self._out.discard()
+            raise UsageError(f"report {str(path)!r}: cannot write: {exc.strerror}") from exc
+        self._keys = array("q")
+        self._offsets = array("q")
+        self._size = 0
 
     def write(self, outcome: Outcome) -> None:
-        self._sheet.append(_text_cells(outcome))
+        line = (_JSON.encode(_spooled(outcome)) + "\n").encode("utf-8")
+        self._keys.append(min(outcome.rows) if outcome.rows else _NO_ROW)
+        self._offsets.append(self._size)
+        self._spool.write(line)
+        self._size += len(line)
 
     def flush(self) -> None:
-        """An xlsx can only be written whole, at close."""
+        self._spool.flush()
 
     def close(self) -> None:
-        self._book.save(str(self.path))
+        """Write the report in the order of each image's first manifest row, then commit."""
+        try:
+            self._spool.flush()
+            writer = _FORMAT_CLASSES[self.path.suffix.lower()](self._out)
+            keys, offsets = self._keys, self._offsets
+            for index in sorted(range(len(keys)), key=keys.__getitem__):  # stable
+                self._spool.seek(offsets[index])
+                writer.row(json.loads(self._spool.readline()))
+            writer.finish()
+        except OSError as exc:
+            self.discard()
+            raise write_error(self.label, self.path, exc) from exc
+        except BaseException:
+            self.discard()
+            raise
+        self._spool.close()
+        self._out.commit()
+
+    def discard(self) -> None:
+        """Leave the earlier report, if any, as it was."""
+        with contextlib.suppress(OSError):
+            self._spool.close()
+        self._out.discard()
 
 
 def check_report_path(path: Path) -> None:
@@ -153,19 +280,9 @@ def check_report_path(path: Path) -> None:
         raise UsageError(f"report {str(path)!r} is a folder; give a file name")
 
 
-def open_report(path: Path) -> ReportWriter:
-    """Create the report at `path` (its format from the extension), folders included."""
-    check_report_path(path)
-    suffix = path.suffix.lower()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".csv":
-            return _CsvReport(path)
-        if suffix == ".jsonl":
-            return _JsonlReport(path)
-        return _XlsxReport(path)
-    except OSError as exc:
-        raise UsageError(f"report {str(path)!r}: cannot write: {exc.strerror}") from exc
+def open_report(path: Path, *, overwrite: bool = True) -> Report:
+    """The report at `path` (its format from the extension), folders included."""
+    return Report(path, overwrite=overwrite)
 
 
 def read_report_statuses(path: Path) -> dict[str, str]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_ims.errors import UsageError
+from batch_ims.logsetup import redact_data
+from batch_ims.output.files import OutputFile, write_error
 from batch_ims.stats import RunStats
 
 
@@ -73,18 +74,12 @@ class Summary:
         )
 
 
-def touch_summary(path: Path) -> None:
-    """Create the summary file (empty) now, so that a bad path fails before anything is sent."""
+def write_summary(out: OutputFile, summary: Summary) -> None:
+    """Write the summary to its claimed output and replace the earlier file whole."""
+    text = json.dumps(redact_data(summary.as_json()), indent=2) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        out.file.write(text.encode("utf-8"))
     except OSError as exc:
-        raise UsageError(f"--summary-json {str(path)!r}: cannot write: {exc.strerror}") from exc
-
-
-def write_summary(path: Path, summary: Summary) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--summary-json {str(path)!r}: cannot write: {exc.strerror}") from exc
+        out.discard()
+        raise write_error(out.label, out.path, exc) from exc
+    out.commit()

@@ -8,12 +8,15 @@ values must round-trip exactly, the empty string included.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from batch_ims.errors import UsageError
 from batch_ims.models import ImageTask, Op
+from batch_ims.output.files import lock, open_live
 from batch_ims.values import as_text
 
 HEADER = ("image_id", "op", "path", "value")
@@ -36,26 +39,54 @@ def undo_ops(ops: tuple[Op, ...], before: dict[str, Any]) -> list[Op]:
 
 
 class UndoWriter:
-    def __init__(self, path: Path, *, append: bool = False) -> None:
-        """`append` (a resumed run): keep the rows of the run being resumed."""
+    """Written as images finish (like the journal, it must survive a kill), flushed per image.
+
+    A resumed run appends to the manifest of the run it resumes; any other run starts it
+    afresh (an existing file needs `overwrite`, checked before the run). A write that fails
+    is handed to `on_error` once, and nothing more is written.
+    """
+
+    label = "--undo-manifest"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        append: bool = False,
+        on_error: Callable[[UndoWriter, OSError], None] | None = None,
+    ) -> None:
         self.path = path
-        keep = append and path.is_file() and path.stat().st_size > 0
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = path.open("a" if keep else "w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise UsageError(
-                f"--undo-manifest {str(path)!r}: cannot write: {exc.strerror}"
-            ) from exc
+        self._on_error = on_error
+        self._file: IO[str] = open_live(self.label, path, mode="a")
+        lock(self._file, self.label, path)
+        if not append:
+            self._file.truncate(0)
         self._writer = csv.writer(self._file)
-        if not keep:
-            self._writer.writerow(HEADER)
+        self._failed = False
+        if self._file.tell() == 0:
+            self._guarded(lambda: self._writer.writerow(HEADER))
+
+    def _guarded(self, write: Callable[[], object]) -> None:
+        if self._failed:
+            return
+        try:
+            write()
+            self._file.flush()
+        except OSError as exc:
+            self._failed = True
+            if self._on_error is None:
+                raise
+            self._on_error(self, exc)
 
     def add(self, task: ImageTask, before: dict[str, Any]) -> None:
-        for op in undo_ops(task.ops, before):
-            value = "" if op.op == "remove" else (op.value or "")
-            self._writer.writerow((task.image_id, op.op, op.attribute, value))
-        self._file.flush()
+        def rows() -> None:
+            for op in undo_ops(task.ops, before):
+                value = "" if op.op == "remove" else (op.value or "")
+                self._writer.writerow((task.image_id, op.op, op.attribute, value))
+
+        self._guarded(rows)
 
     def close(self) -> None:
-        self._file.close()
+        self._guarded(lambda: os.fsync(self._file.fileno()))
+        with contextlib.suppress(OSError):
+            self._file.close()

@@ -22,15 +22,17 @@ from yarl import URL
 
 from batch_ims.auth import Authenticator, AuthFailedError, failure_hint
 from batch_ims.context import Environment
+from batch_ims.errors import OutputWriteError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.models import Status, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
+from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
 from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, push, write_textfile
 from batch_ims.output.paths import OutputPaths, output_paths
 from batch_ims.output.progress import Progress
-from batch_ims.output.report import open_report
-from batch_ims.output.summary import Summary, touch_summary, write_summary
+from batch_ims.output.report import Report
+from batch_ims.output.summary import Summary, write_summary
 from batch_ims.output.undo import UndoWriter
 from batch_ims.run.current_state import CurrentStateStage
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send
@@ -79,27 +81,52 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     prepared = prepare(settings, load(settings), paths)
     state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
     started, started_at = time.monotonic(), time.time()
-    with _open_sinks(state, live=target is not None) as sinks:
-        _record_unsent(state, sinks.recorder, dry_run=target is None)
-        if target is not None:
-            asyncio.run(_send(state, target, sinks))
-    return _summarise(state, target, time.monotonic() - started, started_at)
+    with contextlib.ExitStack() as claims:
+        summary_out = None
+        if settings.summary_json is not None:  # locked, and proved writable, before sending
+            summary_out = claims.enter_context(
+                OutputFile("--summary-json", settings.summary_json, overwrite=_replace(settings))
+            )
+        with _open_sinks(state, live=target is not None) as sinks:
+            _record_unsent(state, sinks.recorder, dry_run=target is None)
+            if target is not None:
+                asyncio.run(_send(state, target, sinks))
+        failure = sinks.recorder.failure
+        code = _summarise(
+            state, target, time.monotonic() - started, started_at, summary_out, failure
+        )
+    if failure is not None:
+        raise failure  # one line, exit 74: the other outputs are closed
+    return code
+
+
+def _replace(settings: RunSettings) -> bool:
+    """Outputs at existing paths may be replaced: asked for, or the resumed run's own."""
+    return settings.overwrite or settings.resume
 
 
 @contextlib.contextmanager
 def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
     """Every output of the run, opened only now that every check passed: the journal first
-    (its lock), the report last, so that a refused run truncates nothing."""
+    (its lock); the report claimed (locked, a temporary file beside it) but written only at
+    the end, so that a refused or killed run replaces nothing."""
     settings, paths = state.settings, state.paths
     with contextlib.ExitStack() as stack:
+        recorder: Recorder | None = None
+
+        def undo_failed(writer: UndoWriter, exc: OSError) -> None:
+            if recorder is not None:
+                recorder.fail(writer, exc)
+
         journal = None
         if live and paths.journal is not None:
             journal = Journal(paths.journal, clock=time.monotonic)  # the recorder closes it
-        if settings.summary_json is not None:
-            touch_summary(settings.summary_json)  # an unwritable path fails now, before sending
+            stack.callback(journal.discard)  # unless opening what follows fails
+        report = Report(paths.report, overwrite=_replace(settings))
+        stack.callback(report.discard)  # likewise: nothing once the recorder committed it
         undo = None
         if live and settings.undo_manifest is not None:
-            undo = UndoWriter(settings.undo_manifest, append=settings.resume)
+            undo = UndoWriter(settings.undo_manifest, append=settings.resume, on_error=undo_failed)
             stack.callback(undo.close)
         progress = Progress(
             total=state.prepared.images,
@@ -109,13 +136,14 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
             terminal=_terminal(state.environment, settings),
         )
         quiet = state.environment.stderr_is_terminal and not settings.verbose
-        report = open_report(paths.report)
         events = ImageEvents(quiet_successes=quiet)
         # the journal before the report: a row reported is a row journaled
         sinks = (
             [report, events, progress] if journal is None else [journal, report, events, progress]
         )
-        recorder = stack.enter_context(Recorder(state.stats, sinks))
+        recorder = stack.enter_context(
+            Recorder(state.stats, sinks, on_error=lambda _: _stop_on_output(state))
+        )
         yield _Sinks(recorder, progress, undo)
 
 
@@ -124,6 +152,11 @@ def _terminal(environment: Environment, settings: RunSettings) -> TextIO | None:
     if environment.stderr_is_terminal and settings.log_format != "json":
         return environment.stderr
     return None
+
+
+def _stop_on_output(state: _Run) -> None:
+    if state.stop.stop(StopReason.OUTPUT):
+        _log.warning("run.stopping", reason=StopReason.OUTPUT.value)
 
 
 def _record_unsent(state: _Run, recorder: Recorder, *, dry_run: bool) -> None:
@@ -199,9 +232,14 @@ async def _tick(sinks: _Sinks, interval_s: float) -> None:
 
 
 def _summarise(
-    state: _Run, target: _Target | None, duration_s: float, started_at: float
+    state: _Run,
+    target: _Target | None,
+    duration_s: float,
+    started_at: float,
+    summary_out: OutputFile | None,
+    failure: OutputWriteError | None,
 ) -> ExitCode:
-    code = state.stop.exit_code(state.stats)
+    code = ExitCode.OUTPUT_FAILED if failure else state.stop.exit_code(state.stats)
     summary = Summary.build(
         stats=state.stats,
         duration_s=duration_s,
@@ -212,8 +250,8 @@ def _summarise(
     _log.info("run.finished", **summary.log_fields())
     if target is not None:
         _explain_stop(state, target)
-    if state.settings.summary_json is not None:
-        write_summary(state.settings.summary_json, summary)
+    if summary_out is not None:
+        write_summary(summary_out, summary)
     _publish_metrics(state.settings, summary, started_at)
     text = summary.human()
     if code in (ExitCode.SIGINT, ExitCode.SIGTERM) and state.paths.journal is not None:

@@ -20,7 +20,7 @@ from batch_ims.manifest import Manifest, load_manifest
 from batch_ims.models import InvalidItem
 from batch_ims.output.journal import read_succeeded
 from batch_ims.output.metrics import check_textfile_path
-from batch_ims.output.paths import OutputPaths, check_paths
+from batch_ims.output.paths import OutputPaths, check_outputs, check_paths
 from batch_ims.output.report import read_report_statuses
 from batch_ims.run.selection import Selection, in_shard, select
 from batch_ims.services.ims import resolve_endpoint
@@ -61,6 +61,7 @@ def load(settings: RunSettings) -> Manifest:
 def check_offline(settings: RunSettings, paths: OutputPaths) -> None:
     """Everything about the run's own files that can be refused before anything is opened."""
     check_paths(settings, paths)
+    check_outputs(settings, paths)
     _check_tls(settings.ca_bundle)
     if settings.metrics_file is not None:
         check_textfile_path(settings.metrics_file)

@@ -21,6 +21,7 @@ class StopReason(StrEnum):
     FAILURE_THRESHOLD = "failure_threshold"
     AUTH = "auth"
     UNREACHABLE = "unreachable"
+    OUTPUT = "output_failed"
 
 
 _EXIT_CODES = {
@@ -29,6 +30,7 @@ _EXIT_CODES = {
     StopReason.FAILURE_THRESHOLD: ExitCode.ABORTED,
     StopReason.AUTH: ExitCode.ABORTED,
     StopReason.UNREACHABLE: ExitCode.UNREACHABLE,
+    StopReason.OUTPUT: ExitCode.OUTPUT_FAILED,
 }
 
 
