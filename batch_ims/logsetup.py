@@ -131,6 +131,14 @@ class _ClearLine:
         return "\r\x1b[K" + str(self._renderer(logger, name, event_dict))
 
 
+def for_people(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Console only: nested values as `(key: value, ...)` rather than Python reprs."""
+    for key, value in event_dict.items():
+        if isinstance(value, dict):
+            event_dict[key] = "(" + ", ".join(f"{k}: {v}" for k, v in value.items()) + ")"
+    return event_dict
+
+
 def configured_format() -> str | None:
     """ "json" or "console" once `configure` ran, else None."""
     return _configured_format
@@ -151,9 +159,11 @@ def configure(
     chosen = resolve_format(log_format, out)
     _configured_format = chosen
     renderer: Any
+    people: list[Any] = []
     if chosen == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_serialize)
     else:
+        people = [for_people]
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
         if out.isatty():
             renderer = _ClearLine(renderer)
@@ -164,6 +174,7 @@ def configure(
             _timestamp,
             structlog.processors.format_exc_info,
             _redact,
+            *people,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
