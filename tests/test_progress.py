@@ -61,4 +61,3 @@ def test_on_a_terminal_each_tick_redraws_one_line_and_close_ends_it() -> None:
     assert drawn.count("\r\x1b[2K") == 2
     assert "images 1/2 (50%)" in drawn
     assert drawn.endswith("\n")
-
