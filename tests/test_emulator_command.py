@@ -100,3 +100,59 @@ def test_seed_file_that_is_not_a_list_is_reported_without_a_traceback(tmp_path: 
     assert result.exit_code == 1
     assert "cannot start the emulator" in result.output
     assert "expected a JSON list of images" in result.output
+
+
+def test_a_non_loopback_host_is_refused_without_i_know() -> None:
+    result = CliRunner().invoke(emulator_command(), ["--host", "0.0.0.0"])
+
+    assert result.exit_code == 2
+    assert "not a loopback address" in result.output
+    assert "--i-know" in result.output
+
+
+async def test_a_non_loopback_host_with_i_know_serves_with_a_loud_warning() -> None:
+    process, line = await _start("--host", "0.0.0.0", "--i-know", "--port", "0")
+    try:
+        assert line.startswith("listening on http://0.0.0.0:")
+    finally:
+        assert await _stop(process) == 0
+    assert process.stderr is not None
+    warning = (await process.stderr.read()).decode()
+    assert "WARNING: serving the emulator on 0.0.0.0" in warning
+    assert "no authentication" in warning
+
+
+async def test_the_state_endpoint_needs_credentials_when_keys_are_set() -> None:
+    env = {"BATCH_IMS_EMULATOR_AK": "AKENV", "BATCH_IMS_EMULATOR_SK": "sk-from-env"}
+    process, line = await _start("--images", "1", "--token", "tok-state-1234", env=env)
+    try:
+        url = line.removeprefix("listening on ").strip()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/_emulator/state") as resp:
+                anonymous = resp.status
+            headers = {"X-Auth-Token": "tok-state-1234"}
+            async with session.get(f"{url}/_emulator/state", headers=headers) as resp:
+                with_token = resp.status, len((await resp.json())["images"])
+    finally:
+        assert await _stop(process) == 0
+    assert anonymous == 401
+    assert with_token == (200, 1)
+
+
+async def test_deeply_nested_json_is_a_400_not_a_500() -> None:
+    process, line = await _start("--images", "1")
+    try:
+        url = line.removeprefix("listening on ").strip()
+        nested = b"[" * 100_000 + b"]" * 100_000
+        headers = {"Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as session:
+            image_url = f"{url}/v2/cloudimages/{generated_image_id(0)}"
+            async with session.patch(image_url, data=nested, headers=headers) as resp:
+                patch_status = resp.status
+            async with session.post(f"{url}/v3/auth/tokens", data=nested, headers=headers) as r:
+                iam_status = r.status
+    finally:
+        assert await _stop(process) == 0
+    assert (patch_status, iam_status) == (400, 400)
+    assert process.stderr is not None
+    assert "Traceback" not in (await process.stderr.read()).decode()

@@ -219,7 +219,7 @@ class Emulator:
             if image.get("status") != "active":
                 return ims_error(400, *NOT_ACTIVE)
             patched = apply_ops(image, ops, updated_at=utc_timestamp(self.wall_time()))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             return ims_error(400, "IMG.0001", "The request message format is invalid.")
         except PatchError as refused:
             return ims_error(refused.status, refused.code, refused.message)
@@ -247,6 +247,13 @@ class Emulator:
         return await self._iam.list_projects(request, request_id=request[_REQUEST_ID])
 
     async def _control_state(self, request: web.Request) -> web.Response:
+        """Every image, or one (`?id=`); with authentication on, only for a caller who
+        authenticates as for IMS (a signed request or a valid X-Auth-Token)."""
+        principal = self._auth.authenticate(
+            request, await request.read(), request_id=request[_REQUEST_ID]
+        )
+        if isinstance(principal, web.Response):
+            return principal
         image_id = request.query.get("id")
         if image_id is None:
             return json_response({"images": self.images})

@@ -7,6 +7,7 @@ has an environment variable (BATCH_IMS_EMULATOR_SK, ...), which keeps them out o
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,13 @@ def emulator_command() -> click.Command:
 )
 @click.option("--retry-after", type=click.FloatRange(min=0), help="Retry-After sent with 429.")
 @click.option("--clock-offset", type=float, default=0.0, help="Seconds added to the clock.")
+@click.option(
+    "--i-know",
+    "i_know",
+    is_flag=True,
+    help="Allow a --host other than loopback (the emulator is for tests: anyone who can "
+    "reach it can change its images and read its state).",
+)
 def _emulator(**options: Any) -> None:
     """Serve an IMS + IAM emulator for tests and demos until SIGINT/SIGTERM.
 
@@ -89,7 +97,34 @@ def _emulator(**options: Any) -> None:
     authentication on. Test hooks: GET /_emulator/state and /_emulator/stats.
     """
     config = _config(options)
+    _check_host(options["host"], i_know=options["i_know"], auth_on=config.auth_required)
     asyncio.run(_serve(config, host=options["host"], port=options["port"]))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _check_host(host: str, *, i_know: bool, auth_on: bool) -> None:
+    """Loopback unless `--i-know`; even then a loud warning on stderr."""
+    if _is_loopback(host):
+        return
+    if not i_know:
+        raise click.UsageError(
+            f"--host {host}: not a loopback address; the emulator is a test server that "
+            "anyone who reaches it can use. Add --i-know to serve it there anyway."
+        )
+    click.echo(
+        f"WARNING: serving the emulator on {host}, beyond this machine: anyone who can reach "
+        "it can patch its images"
+        + ("" if auth_on else " (and no keys are set: no authentication)"),
+        err=True,
+    )
 
 
 def _config(options: dict[str, Any]) -> EmulatorConfig:

@@ -100,7 +100,7 @@ def _password_auth(raw: bytes) -> tuple[str, str, str, dict[str, Any]]:
         scope = (auth.get("scope") or {}).get("project") or {}
         domain = user["domain"]["name"]
         values = (domain, user["name"], user["password"])
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise _BadRequest("The request you have made is invalid.") from exc
     if not all(isinstance(value, str) for value in values) or not isinstance(scope, dict):
         raise _BadRequest("The request you have made is invalid.")
