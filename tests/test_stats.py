@@ -10,6 +10,7 @@ import pytest
 
 from batch_ims.errors import UsageError
 from batch_ims.models import Status
+from batch_ims.output.files import OutputFile
 from batch_ims.output.summary import Summary, write_summary
 from batch_ims.stats import RunStats
 
@@ -130,7 +131,8 @@ def test_write_summary_writes_json_creating_folders(tmp_path: Path) -> None:
     path = tmp_path / "out" / "summary.json"
     summary = _summary(_stats([5.0]), duration_s=1.0)
 
-    write_summary(path, summary)
+    with OutputFile("--summary-json", path, overwrite=False) as out:
+        write_summary(out, summary)
 
     assert json.loads(path.read_text(encoding="utf-8")) == summary.as_json()
 
@@ -140,4 +142,4 @@ def test_write_summary_to_an_unwritable_place_is_a_usage_error(tmp_path: Path) -
     blocker.write_text("", encoding="utf-8")
 
     with pytest.raises(UsageError, match="--summary-json"):
-        write_summary(blocker / "summary.json", _summary(RunStats(), duration_s=1.0))
+        OutputFile("--summary-json", blocker / "summary.json", overwrite=False)
