@@ -82,6 +82,11 @@ _REGION = click.option("--region", help="Region name, e.g. cn-north-4 (gives the
 _PROFILE = click.option(
     "--profile", help="Profile in the credentials file (~/.huaweicloud/credentials)."
 )
+_CLOUD = click.option(
+    "--cloud",
+    help="OpenStack: a cloud of clouds.yaml, or 'envvars' for OS_* variables (Glance v2 via "
+    "Keystone; default: OS_CLOUD when no --endpoint/--region/--profile is given).",
+)
 _CONCURRENCY = click.option(
     "--concurrency", type=int, help=f"Requests in flight.  [default: {default('concurrency')}]"
 )
@@ -110,6 +115,7 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     _ENDPOINT,
     _REGION,
     _PROFILE,
+    _CLOUD,
     _CONCURRENCY,
     _RATE,
     click.option(
@@ -371,6 +377,7 @@ def validate_job(job_file: Path) -> None:
 @_ENDPOINT
 @_REGION
 @_PROFILE
+@_CLOUD
 @_CONCURRENCY
 @_RATE
 @_LOG_FORMAT
@@ -384,6 +391,7 @@ def plan(
     endpoint: str | None,
     region: str | None,
     profile: str | None,
+    cloud: str | None,
     concurrency: int | None,
     rate: float | None,
     log_format: str | None,
@@ -399,26 +407,33 @@ def plan(
         from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import OutputPaths, check_paths
         from batch_ims.preview import run_diff, run_preview, write_invalid_report
+        from batch_ims.run.target import attribute_rules, resolve_target
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format=log_format or "auto")
-        values = {"manifest": manifest, "concurrency": concurrency, "rate": rate}
+        values = {
+            "manifest": manifest,
+            "concurrency": concurrency,
+            "rate": rate,
+            "endpoint": endpoint,
+            "region": region,
+            "profile": profile,
+            "cloud": cloud,
+        }
         settings = build_settings(values, now=datetime.now(UTC))
         if report is not None:
             check_paths(settings, OutputPaths(report=report, journal=None))
-        loaded = load_manifest(manifest, sheet=sheet, encoding=encoding, strict=bool(strict))
+        env = dict(os.environ)
+        rules = attribute_rules(settings, env)
+        loaded = load_manifest(
+            manifest, sheet=sheet, encoding=encoding, strict=bool(strict), rules=rules
+        )
         code = run_preview(loaded, sys.stdout)
         if report is not None:
             write_invalid_report(loaded, report)
         if diff:
-            from batch_ims.auth import resolve_authenticator
-            from batch_ims.services.ims import resolve_endpoint
-
-            url = resolve_endpoint(endpoint, region)
-            auth = resolve_authenticator(
-                env=dict(os.environ), profile=profile, region=region, endpoint=url
-            )
-            code = max(code, run_diff(loaded, settings, url, auth, sys.stdout))
+            target = resolve_target(settings, env)
+            code = max(code, run_diff(loaded, settings, target, sys.stdout))
         return int(code)
 
     sys.exit(guarded(body))

@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from yarl import URL
-
-from batch_ims.auth import Authenticator
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
 from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
@@ -26,7 +23,7 @@ from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
 from batch_ims.run.image import ImageStep
 from batch_ims.run.session import open_session
 from batch_ims.run.stop import RunStop
-from batch_ims.services.ims import ImsService
+from batch_ims.run.target import Target
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 from batch_ims.transport.exchange import AttemptCount
@@ -148,20 +145,11 @@ def _read_ok(task: ImageTask) -> Outcome:
     return sent(task, Status.SUCCEEDED, http_status=200, attempts=0, request_id="", duration_ms=0)
 
 
-async def read_states(
-    tasks: list[ImageTask], settings: RunSettings, endpoint: URL, auth: Authenticator
-) -> list[Read]:
+async def read_states(tasks: list[ImageTask], settings: RunSettings, target: Target) -> list[Read]:
     """Current attributes of every image, through the run's dispatcher, in manifest order."""
     stop = RunStop(settings.stop_policy)
-    async with open_session(
-        settings,
-        endpoint=endpoint,
-        auth=auth,
-        service=ImsService(endpoint),
-        stats=RunStats(),
-        stop=stop,
-    ) as step:
-        reader = _Reader(step)
+    async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
+        reader = _Reader(connected.step)
         dispatcher = Dispatcher(
             send=reader.read,
             record=lambda outcome: None,
@@ -195,8 +183,6 @@ def run_preview(manifest: Manifest, out: TextIO) -> ExitCode:
     return ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK
 
 
-def run_diff(
-    manifest: Manifest, settings: RunSettings, endpoint: URL, auth: Authenticator, out: TextIO
-) -> ExitCode:
-    reads = asyncio.run(read_states(manifest.tasks, settings, endpoint, auth))
+def run_diff(manifest: Manifest, settings: RunSettings, target: Target, out: TextIO) -> ExitCode:
+    reads = asyncio.run(read_states(manifest.tasks, settings, target))
     return print_diff(reads, out)

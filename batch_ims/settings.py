@@ -53,6 +53,7 @@ class RunSettings:
     endpoint: str | None = None
     region: str | None = None
     profile: str | None = None
+    cloud: str | None = None
     concurrency: int = 8
     rate: float = 10.0
     max_attempts: int = 5

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from batch_ims.models import Finished, ImageTask, Op, Status, ops_json, sent
+from batch_ims.models import Finished, ImageTask, Op, Status, sent
 from batch_ims.services.base import ImageService
 from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger
 from batch_ims.values import mismatches
@@ -45,7 +45,7 @@ class ImageStep:
     ) -> Finished:
         """PATCH `ops` (default: the task's) and conclude; `count` shows attempts in flight."""
         started = self._clock()
-        body = ops_json(ops if ops is not None else task.ops).encode("utf-8")
+        body = self._service.body(ops if ops is not None else task.ops)
         exchange = await self._exchanger.exchange(self._service.patch(task.image_id), body, count)
         finished = await self._conclude(task, ops, started, exchange)
         applied = exchange.ok or exchange.lost_answer

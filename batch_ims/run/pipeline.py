@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 import structlog
-from yarl import URL
 
-from batch_ims.auth import Authenticator, AuthFailedError, failure_hint
+from batch_ims.auth import AuthFailedError, failure_hint
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError
 from batch_ims.exitcodes import ExitCode
@@ -36,21 +35,15 @@ from batch_ims.output.summary import Summary, write_summary
 from batch_ims.output.undo import UndoWriter
 from batch_ims.run.current_state import CurrentStateStage
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send
-from batch_ims.run.prepare import Prepared, check_offline, endpoint_and_auth, load, prepare
+from batch_ims.run.prepare import Prepared, check_offline, load, prepare
 from batch_ims.run.session import open_session
 from batch_ims.run.signals import Signals
 from batch_ims.run.stop import RunStop, StopReason
-from batch_ims.services.ims import ImsService
+from batch_ims.run.target import Target, attribute_rules, resolve_target
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 
 _log = structlog.get_logger("batch_ims")
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    endpoint: URL
-    auth: Authenticator
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +68,11 @@ class _Run:
 def run(settings: RunSettings, environment: Environment) -> ExitCode:
     """Validate everything that can be checked offline, then send; returns the exit code."""
     now = datetime.now(UTC)
-    target = None if settings.dry_run else _Target(*endpoint_and_auth(settings, environment))
+    target = None if settings.dry_run else resolve_target(settings, environment.env)
     paths = output_paths(settings, now)
     check_offline(settings, paths)
-    prepared = prepare(settings, load(settings), paths)
+    rules = attribute_rules(settings, environment.env)
+    prepared = prepare(settings, load(settings, rules), paths)
     state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
     started, started_at = time.monotonic(), time.time()
     with contextlib.ExitStack() as claims:
@@ -169,22 +163,19 @@ def _record_unsent(state: _Run, recorder: Recorder, *, dry_run: bool) -> None:
             recorder.record(unsent(task, Status.SKIPPED, "dry run: not sent"))
 
 
-async def _send(state: _Run, target: _Target, sinks: _Sinks) -> None:
+async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
     settings = state.settings
     tasks = state.prepared.selection.send
     async with Signals(state.stop) as signals:
         try:
             async with open_session(
-                settings,
-                endpoint=target.endpoint,
-                auth=target.auth,
-                service=ImsService(target.endpoint),
-                stats=state.stats,
-                stop=state.stop,
-            ) as step:
+                settings, target, stats=state.stats, stop=state.stop
+            ) as connected:
+                step = connected.step
                 _log.info(
                     "run.started",
-                    endpoint=str(target.endpoint),
+                    service=connected.service,
+                    endpoint=str(connected.endpoint),
                     auth=target.auth.describe(),
                     images=len(tasks),
                     rate=settings.rate,
@@ -233,7 +224,7 @@ async def _tick(sinks: _Sinks, interval_s: float) -> None:
 
 def _summarise(
     state: _Run,
-    target: _Target | None,
+    target: Target | None,
     duration_s: float,
     started_at: float,
     summary_out: OutputFile | None,
@@ -300,11 +291,11 @@ def resume_command(argv: tuple[str, ...], journal: Path) -> str:
     return shlex.join([*kept, "--resume", "--journal", str(journal)])
 
 
-def _explain_stop(state: _Run, target: _Target) -> None:
+def _explain_stop(state: _Run, target: Target) -> None:
     """One line for a run that stopped on its own: what went wrong and what to check."""
     stop = state.stop
     if stop.reason is StopReason.UNREACHABLE:
-        line = f"cannot reach {target.endpoint.host}: {stop.last_unreachable}"
+        line = f"cannot reach {stop.last_unreachable}"
     elif stop.reason is StopReason.AUTH:
         last = stop.last_auth_failure
         line = failure_hint(

@@ -11,19 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from yarl import URL
 
-from batch_ims.auth import Authenticator, resolve_authenticator
-from batch_ims.context import Environment
 from batch_ims.errors import UsageError
 from batch_ims.manifest import Manifest, load_manifest
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import InvalidItem
 from batch_ims.output.journal import read_succeeded
 from batch_ims.output.metrics import check_textfile_path
 from batch_ims.output.paths import OutputPaths, check_outputs, check_paths
 from batch_ims.output.report import read_report_statuses
 from batch_ims.run.selection import Selection, in_shard, select
-from batch_ims.services.ims import resolve_endpoint
 from batch_ims.settings import RunSettings
 from batch_ims.transport.client import make_ssl_context
 from batch_ims.transport.endpoint import check_endpoint
@@ -41,9 +38,13 @@ class Prepared:
     wide_layout: bool
 
 
-def load(settings: RunSettings) -> Manifest:
+def load(settings: RunSettings, rules: AttributeRules) -> Manifest:
     manifest = load_manifest(
-        settings.manifest, sheet=settings.sheet, encoding=settings.encoding, strict=settings.strict
+        settings.manifest,
+        sheet=settings.sheet,
+        encoding=settings.encoding,
+        strict=settings.strict,
+        rules=rules,
     )
     for warning in manifest.warnings:
         _log.warning("manifest.typo", warning=warning.describe())
@@ -81,18 +82,6 @@ def _check_tls(ca_bundle: Path | None) -> None:
             f"--ca-bundle {str(ca_bundle)!r}: cannot load it as PEM CA certificates "
             f"({exc.__class__.__name__}: {exc})"
         ) from exc
-
-
-def endpoint_and_auth(settings: RunSettings, environment: Environment) -> tuple[URL, Authenticator]:
-    """The endpoint (from --endpoint, --region, or the profile's region) and credentials."""
-    if settings.endpoint is None and settings.region is None and settings.profile is not None:
-        auth = resolve_authenticator(env=environment.env, profile=settings.profile, region=None)
-        return resolve_endpoint(None, auth.region), auth
-    endpoint = resolve_endpoint(settings.endpoint, settings.region)
-    auth = resolve_authenticator(
-        env=environment.env, profile=settings.profile, region=settings.region, endpoint=endpoint
-    )
-    return endpoint, auth
 
 
 def prepare(settings: RunSettings, manifest: Manifest, paths: OutputPaths) -> Prepared:

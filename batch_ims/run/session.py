@@ -11,14 +11,16 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import aiohttp
 import structlog
 from yarl import URL
 
-from batch_ims.auth import Authenticator
+from batch_ims.auth import Authenticator, AuthFailedError
 from batch_ims.run.image import ImageStep
 from batch_ims.run.stop import RunStop
+from batch_ims.run.target import Target
 from batch_ims.services.base import ImageService
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
@@ -50,7 +52,8 @@ class _Observer:
         if isinstance(answer, TransportError):
             self._stats.request_done(method, latency_ms)
             connected = answer.kind != "connection_error"
-            if self._stop.request_ended(connected=connected, detail=answer.detail):
+            detail = f"{self._host}: {answer.detail}"
+            if self._stop.request_ended(connected=connected, detail=detail):
                 _log.error("run.unreachable", host=self._host, reason=answer.detail)
             return
         self._stats.request_done(method, latency_ms, answer.date)
@@ -63,33 +66,36 @@ class _Observer:
         self._stats.throttle_seen()
 
 
+@dataclass(frozen=True, slots=True)
+class Connected:
+    step: ImageStep
+    endpoint: URL
+    service: str
+
+
 @asynccontextmanager
 async def open_session(
-    settings: RunSettings,
-    *,
-    endpoint: URL,
-    auth: Authenticator,
-    service: ImageService,
-    stats: RunStats,
-    stop: RunStop,
-) -> AsyncIterator[ImageStep]:
-    """Open the session, prepare auth (may raise AuthFailedError), yield the image step.
+    settings: RunSettings, target: Target, *, stats: RunStats, stop: RunStop
+) -> AsyncIterator[Connected]:
+    """Open the session, prepare auth and find the service (may raise AuthFailedError),
+    yield the image step.
 
     A stop while authentication is under way abandons it: the step is still yielded, and
     the caller's dispatcher reports every image as not sent.
     """
+    auth = target.auth
     ca_bundle = str(settings.ca_bundle) if settings.ca_bundle else None
     ssl_context = make_ssl_context(ca_bundle=ca_bundle, insecure=settings.insecure)
     if settings.insecure:
         _log.warning(
             "tls.verification_disabled",
-            endpoint=str(endpoint),
             advice="--insecure: anyone on the network path can read and change requests",
         )
     async with make_session(
         concurrency=settings.concurrency, ssl_context=ssl_context, timeout_s=settings.timeout
     ) as session:
         await _prepare_unless_stopped(auth, session, stop)
+        endpoint, service = target.locate() if not stop.stopping else _nowhere(target)
         rate = AdaptiveRate(RatePolicy(ceiling=settings.rate), time.monotonic)
         exchanger = Exchanger(
             client=HttpClient(session, auth.headers, request_id_header=service.request_id_header),
@@ -103,7 +109,19 @@ async def open_session(
             pause=stop.pause,
             rand=random.random,
         )
-        yield ImageStep(exchanger=exchanger, service=service, verify=settings.verify)
+        step = ImageStep(exchanger=exchanger, service=service, verify=settings.verify)
+        yield Connected(step, endpoint, service.name)
+
+
+def _nowhere(target: Target) -> tuple[URL, ImageService]:
+    """Stopped during sign-in: nothing will be sent, so no catalog is needed."""
+    try:
+        return target.locate()
+    except (AuthFailedError, RuntimeError):
+        from batch_ims.services.ims import ImsService
+
+        unused = URL("https://unused.invalid")
+        return unused, ImsService(unused)
 
 
 async def _prepare_unless_stopped(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from batch_ims.models import Op
 from batch_ims.transport.apierror import ApiError
 from batch_ims.transport.client import Request
 
@@ -23,6 +24,10 @@ class ImageService(Protocol):
 
     def patch(self, image_id: str) -> Request:
         """The request that applies a JSON Patch body to one image."""
+        ...
+
+    def body(self, ops: tuple[Op, ...]) -> bytes:
+        """The JSON Patch body for `ops`, values typed as the service expects them."""
         ...
 
     def read(self, image_id: str) -> Request:

@@ -16,6 +16,9 @@ from typing import Any
 
 from yarl import URL
 
+from batch_ims.manifest.rules import AttributeRules
+from batch_ims.models import Op
+from batch_ims.services.glance_rules import bundled_rules
 from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 from batch_ims.transport.client import Request
 from batch_ims.transport.retry import RETRY_STATUSES
@@ -28,6 +31,7 @@ _TAG = re.compile(r"<[^>]*>")
 _H1 = re.compile(r"<h1[^>]*>.*?</h1\s*>", re.IGNORECASE | re.DOTALL)
 _BODY = re.compile(r"<body[^>]*>(.*?)</body\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def check_image_id(image_id: str) -> str:
@@ -42,7 +46,8 @@ class GlanceService:
     name = "glance"
     request_id_header = "X-Openstack-Request-Id"
 
-    def __init__(self, endpoint: URL) -> None:
+    def __init__(self, endpoint: URL, rules: AttributeRules | None = None) -> None:
+        self._rules = rules if rules is not None else bundled_rules()
         base = endpoint if endpoint.path.rstrip("/").endswith("/v2") else endpoint / "v2"
         self._prefix = str(base / "images") + "/"
 
@@ -51,6 +56,20 @@ class GlanceService:
 
     def patch(self, image_id: str) -> Request:
         return Request("PATCH", self._url(image_id), _PATCH_HEADERS)
+
+    def body(self, ops: tuple[Op, ...]) -> bytes:
+        """Glance checks types against its schema: integers and booleans are sent as such."""
+        return _ENCODER.encode([self._op_json(op) for op in ops]).encode("utf-8")
+
+    def _op_json(self, op: Op) -> dict[str, Any]:
+        if op.op == "remove":
+            return {"op": "remove", "path": op.path}
+        value: Any = op.value or ""
+        if op.attribute in self._rules.integers:
+            value = int(value)
+        elif op.attribute in self._rules.booleans:
+            value = value == "true"
+        return {"op": op.op, "path": op.path, "value": value}
 
     def read(self, image_id: str) -> Request:
         return Request("GET", self._url(image_id), _READ_HEADERS)
