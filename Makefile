@@ -3,14 +3,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test test-openstack lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,openstack]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,6 +27,12 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# A real Keystone and Glance on loopback, from a venv cached under ~/.cache/batch-ims
+# (built on first use, a minute or more; rebuilt when tests/openstack/ changes its pins).
+test-openstack: $(STAMP)
+	$(BIN)/python -m tests.openstack.venv
+	$(BIN)/pytest -m openstack
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'

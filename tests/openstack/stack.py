@@ -87,11 +87,23 @@ class Stack:
         return self.workdir / "keystone-access.log"
 
     def token_requests(self) -> int:
-        """POST /v3/auth/tokens seen by Keystone so far (Glance's own sign-ins included)."""
+        """POST /v3/auth/tokens logged by Keystone so far (Glance's own sign-ins included)."""
         if not self.keystone_access_log.exists():
             return 0
         lines = self.keystone_access_log.read_text().splitlines()
         return sum('"POST /v3/auth/tokens' in line for line in lines)
+
+    def token_requests_since(self, before: int, *, settle_s: float = 1.0) -> int:
+        """How many more than `before` once the access log (written just after each answer)
+        has stopped growing for `settle_s`."""
+        count, stable_since = self.token_requests(), time.monotonic()
+        deadline = stable_since + 10 * settle_s
+        while time.monotonic() < deadline and time.monotonic() - stable_since < settle_s:
+            time.sleep(0.1)
+            latest = self.token_requests()
+            if latest != count:
+                count, stable_since = latest, time.monotonic()
+        return count - before
 
     def password_cloud(self, *, password: str = ADMIN_PASSWORD) -> dict[str, Any]:
         """A clouds.yaml entry for the admin user, scoped to the admin project."""
