@@ -3,14 +3,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean test-airflow test-metrics
+.PHONY: demo test lint typecheck unit bench clean test-airflow test-metrics test-openstack
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,openstack]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -37,6 +37,12 @@ test-airflow: $(STAMP)
 test-metrics: $(STAMP)
 	sh tests/metrics/install-prometheus.sh
 	$(BIN)/pytest -m prometheus tests/metrics
+
+# A real Keystone and Glance on loopback, from a venv cached under ~/.cache/batch-ims
+# (built on first use, a minute or more; rebuilt when tests/openstack/ changes its pins).
+test-openstack: $(STAMP)
+	$(BIN)/python -m tests.openstack.venv
+	$(BIN)/pytest -m openstack
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
