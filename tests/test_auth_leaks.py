@@ -164,7 +164,7 @@ def test_no_secret_from_the_credentials_file(tmp_path: Path) -> None:
             except AuthConfigError as error:
                 texts.append(str(error))
     texts += [repr(event) for event in logs]
-    assert len(texts) == 7  # 2 reprs, 2 errors, 3 permission warnings (one per read)
+    assert len(texts) == 7  # 2 reprs, 2 errors, 3 permission warnings (checked before parsing)
     assert_no_secret(texts)
 
 
