@@ -33,12 +33,15 @@ from batch_ims.emulator.responses import (
     NOT_ACTIVE,
     NOT_FOUND_IMAGE,
     apig_error,
+    glance_error,
     ims_error,
     json_response,
     server_error,
 )
 
 ARRIVALS_KEPT = 1_000_000
+GLANCE_PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+_TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
 _CONTROL_PREFIX = "/_emulator/"
 _REQUEST_ID = web.RequestKey("request_id", str)
 _ARRIVED_AT = web.RequestKey("arrived_at", float)
@@ -116,6 +119,9 @@ class Emulator:
         app = web.Application(middlewares=[self._middleware()])
         app.router.add_patch("/v2/cloudimages/{image_id}", self._patch_image)
         app.router.add_get("/v2/cloudimages", self._list_images)
+        # the native Glance v2 image API, which IMS serves too (the SDK's GlanceUpdateImage)
+        app.router.add_patch("/v2/images/{image_id}", self._glance_patch)
+        app.router.add_get("/v2/images/{image_id}", self._glance_get)
         app.router.add_post("/v3/auth/tokens", self._iam.create_token)
         app.router.add_get("/v3/projects", self._list_projects)
         app.router.add_get(_CONTROL_PREFIX + "state", self._control_state)
@@ -228,6 +234,41 @@ class Emulator:
         if self._dice.drop_after_apply():
             raise _NoAnswer("drop_after_apply")
         return json_response(patched)
+
+    async def _glance_patch(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        answered = await self._gateway(request, body)
+        if answered is not None:
+            return answered
+        if request.content_type != GLANCE_PATCH_TYPE:
+            message = f"Image PATCH expects Content-Type {GLANCE_PATCH_TYPE}"
+            return glance_error(415, "Unsupported Media Type", message)
+        image_id = request.match_info["image_id"]
+        image = self.images.get(image_id)
+        if image is None:
+            return glance_error(404, "Not Found", f"No image found with ID {image_id}")
+        try:
+            ops = parse_ops(json.loads(body), typed=True)
+            patched = apply_ops(image, ops, updated_at=utc_timestamp(self.wall_time()))
+        except (ValueError, RecursionError):
+            return glance_error(400, "Bad Request", "The request body is not valid JSON Patch.")
+        except PatchError as refused:
+            return glance_error(refused.status, _TITLES.get(refused.status, ""), refused.message)
+        self.images[image_id] = patched
+        self.apply_counts[image_id] += 1
+        if self._dice.drop_after_apply():
+            raise _NoAnswer("drop_after_apply")
+        return json_response(patched)
+
+    async def _glance_get(self, request: web.Request) -> web.Response:
+        answered = await self._gateway(request, await request.read())
+        if answered is not None:
+            return answered
+        image_id = request.match_info["image_id"]
+        image = self.images.get(image_id)
+        if image is None:
+            return glance_error(404, "Not Found", f"No image found with ID {image_id}")
+        return json_response(image)
 
     async def _list_images(self, request: web.Request) -> web.Response:
         answered = await self._gateway(request, await request.read())

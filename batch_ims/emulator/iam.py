@@ -58,6 +58,7 @@ class IamService:
         token, expires_at = self._auth.issue_token(project)
         self.tokens_issued += 1
         body = _token_body(domain, user, project, issued=self._clock(), expires=expires_at)
+        body["token"]["catalog"] = _catalog(str(request.url.origin()), project)
         response = json_response(body, status=201)
         response.headers["X-Subject-Token"] = token
         return response
@@ -87,6 +88,22 @@ class IamService:
                 raise _NoAccess
             return found
         return None
+
+
+def _catalog(base: str, project: str | None) -> list[dict[str, Any]]:
+    """This emulator as the catalog's `image` service (Glance v2 at the same address)."""
+    region = project or "RegionOne"
+    endpoints = [
+        {
+            "id": f"{interface}-image",
+            "interface": interface,
+            "region": region,
+            "region_id": region,
+            "url": base,
+        }
+        for interface in ("public", "internal")
+    ]
+    return [{"id": "image", "type": "image", "name": "glance", "endpoints": endpoints}]
 
 
 def _password_auth(raw: bytes) -> tuple[str, str, str, dict[str, Any]]:

@@ -44,14 +44,18 @@ class PatchOp:
     value: str | None
 
 
-def parse_ops(body: object) -> list[PatchOp]:
-    """The request body as ops; 400 when it is not a list of well-formed ops."""
+def parse_ops(body: object, *, typed: bool = False) -> list[PatchOp]:
+    """The request body as ops; 400 when it is not a list of well-formed ops.
+
+    `typed` (the Glance API): integer and boolean values are accepted, as Glance's schema
+    wants them, and checked as their text.
+    """
     if not isinstance(body, list) or not body:
         raise _bad_request("The request body must be a non-empty JSON array of operations.")
-    return [_parse_op(item) for item in body]
+    return [_parse_op(item, typed=typed) for item in body]
 
 
-def _parse_op(item: object) -> PatchOp:
+def _parse_op(item: object, *, typed: bool) -> PatchOp:
     if not isinstance(item, dict):
         raise _bad_request("Each operation must be a JSON object.")
     op, path = item.get("op"), item.get("path")
@@ -62,6 +66,10 @@ def _parse_op(item: object) -> PatchOp:
     if op == "remove":
         return PatchOp("remove", path[1:], None)
     value = item.get("value")
+    if typed and isinstance(value, bool):
+        value = "true" if value else "false"
+    elif typed and isinstance(value, int):
+        value = str(value)
     if not isinstance(value, str):
         raise _bad_request(f"The value of {path} must be a string.")
     return PatchOp(op, path[1:], value)

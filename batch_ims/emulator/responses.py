@@ -51,6 +51,16 @@ def apig_auth_failure(detail: str, *, request_id: str) -> web.Response:
     return apig_error(401, "APIG.0301", AUTH_PREFIX + detail, request_id=request_id)
 
 
+def glance_error(status: int, title: str, message: str) -> web.Response:
+    """Glance's JSON error document (what it answers to `Accept: application/json`)."""
+    payload = {
+        "message": message + "<br /><br />\n\n\n",
+        "code": f"{status} {title}",
+        "title": title,
+    }
+    return json_response(payload, status=status)
+
+
 def keystone_error(status: int, title: str, message: str) -> web.Response:
     return json_response(
         {"error": {"code": status, "title": title, "message": message}}, status=status
