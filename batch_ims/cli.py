@@ -335,6 +335,7 @@ def validate_job(job_file: Path) -> None:
         from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import output_paths
         from batch_ims.run.prepare import check_offline
+        from batch_ims.run.target import attribute_rules
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format="auto")
@@ -346,6 +347,7 @@ def validate_job(job_file: Path) -> None:
             sheet=settings.sheet,
             encoding=settings.encoding,
             strict=settings.strict,
+            rules=attribute_rules(settings, dict(os.environ)),
         )
         click.echo(
             f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
