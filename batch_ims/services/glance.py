@@ -18,6 +18,7 @@ from yarl import URL
 
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
+from batch_ims.services.base import check_image_id
 from batch_ims.services.glance_rules import bundled_rules
 from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 from batch_ims.transport.client import Request
@@ -26,18 +27,11 @@ from batch_ims.transport.retry import RETRY_STATUSES
 PATCH_CONTENT_TYPE = "application/openstack-images-v2.1-json-patch"
 _PATCH_HEADERS = {"Content-Type": PATCH_CONTENT_TYPE, "Accept": "application/json"}
 _READ_HEADERS = {"Accept": "application/json"}
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _TAG = re.compile(r"<[^>]*>")
 _H1 = re.compile(r"<h1[^>]*>.*?</h1\s*>", re.IGNORECASE | re.DOTALL)
 _BODY = re.compile(r"<body[^>]*>(.*?)</body\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def check_image_id(image_id: str) -> str:
-    if not _UUID.match(image_id):
-        raise ValueError("image id is not a canonical lowercase UUID")
-    return image_id
 
 
 class GlanceService:

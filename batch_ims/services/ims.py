@@ -8,7 +8,6 @@ flow control answers `400 IMG.0060`, which is throttling like a gateway 429.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from yarl import URL
@@ -16,6 +15,7 @@ from yarl import URL
 from batch_ims.auth.hints import is_auth_failure
 from batch_ims.errors import UsageError
 from batch_ims.models import Op, ops_json
+from batch_ims.services.base import check_image_id
 from batch_ims.services.huawei_errors import parse_error
 from batch_ims.transport.apierror import ApiError
 from batch_ims.transport.client import Request
@@ -25,7 +25,6 @@ from batch_ims.transport.retry import RETRY_STATUSES
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 IMS_FLOW_CONTROL = "IMG.0060"
 _EU_REGIONS = frozenset({"eu-west-101"})
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
 
 
@@ -46,12 +45,6 @@ def resolve_endpoint(endpoint: str | None, region: str | None) -> URL:
     if region:
         return region_endpoint(region)
     raise UsageError("no endpoint: give --endpoint URL or --region NAME (e.g. cn-north-4)")
-
-
-def check_image_id(image_id: str) -> str:
-    if not _UUID.match(image_id):
-        raise ValueError("image id is not a canonical lowercase UUID")
-    return image_id
 
 
 class ImsService:
