@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Finished, ImageTask, Op, Status, sent
 from batch_ims.services.base import ImageService
 from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger
@@ -39,6 +40,16 @@ class ImageStep:
         result = exchange.result
         image = self._service.parse_image(result.body) if exchange.ok and result else None
         return image, exchange
+
+    async def service_rules(self) -> AttributeRules | None:
+        """The service's live attribute rules (Glance's schema), read once; None without."""
+        request = self._service.rules_request()
+        if request is None:
+            return None
+        exchange = await self._exchanger.exchange(request)
+        if not exchange.ok or exchange.result is None:
+            return None
+        return self._service.rules_from(exchange.result.body)
 
     async def patch(
         self, task: ImageTask, count: AttemptCount, ops: tuple[Op, ...] | None = None

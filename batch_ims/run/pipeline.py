@@ -23,7 +23,7 @@ from batch_ims.auth import AuthFailedError, failure_hint
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.models import Status, invalid, unsent
+from batch_ims.models import ImageTask, Status, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
@@ -35,7 +35,9 @@ from batch_ims.output.summary import Summary, write_summary
 from batch_ims.output.undo import UndoWriter
 from batch_ims.run.current_state import CurrentStateStage
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send
+from batch_ims.run.image import ImageStep
 from batch_ims.run.prepare import Prepared, check_offline, load, prepare
+from batch_ims.run.recheck import recheck
 from batch_ims.run.session import open_session
 from batch_ims.run.signals import Signals
 from batch_ims.run.stop import RunStop, StopReason
@@ -172,6 +174,7 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
                 settings, target, stats=state.stats, stop=state.stop
             ) as connected:
                 step = connected.step
+                tasks = await _recheck(step, tasks, sinks.recorder)
                 _log.info(
                     "run.started",
                     service=connected.service,
@@ -205,6 +208,18 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
                     ticker.cancel()
         except AuthFailedError as exc:
             _abort_all(state, sinks.recorder, exc)
+
+
+async def _recheck(step: ImageStep, tasks: list[ImageTask], recorder: Recorder) -> list[ImageTask]:
+    """With the service's live rules (if it publishes any), refuse what they refuse."""
+    rules = await step.service_rules()
+    if rules is None:
+        return tasks
+    checked = recheck(tasks, rules)
+    _log.info("service.rules_read", service=rules.service, refused=len(checked.refused))
+    for outcome in checked.refused:
+        recorder.record(outcome)
+    return checked.send
 
 
 def _abort_all(state: _Run, recorder: Recorder, exc: AuthFailedError) -> None:

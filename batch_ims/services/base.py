@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
 from batch_ims.transport.apierror import ApiError
 from batch_ims.transport.client import Request
@@ -42,6 +43,14 @@ class ImageService(Protocol):
 
     def read(self, image_id: str) -> Request:
         """The request that reads one image's current attributes."""
+        ...
+
+    def rules_request(self) -> Request | None:
+        """The request for the service's own attribute rules, if it publishes them."""
+        ...
+
+    def rules_from(self, body: bytes) -> AttributeRules | None:
+        """The rules in the answer to `rules_request`; None when it cannot be read."""
         ...
 
     def parse_image(self, body: bytes) -> dict[str, Any] | None:

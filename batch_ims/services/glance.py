@@ -19,7 +19,7 @@ from yarl import URL
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
 from batch_ims.services.base import check_image_id
-from batch_ims.services.glance_rules import bundled_rules
+from batch_ims.services.glance_rules import bundled_rules, rules_from_schema
 from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 from batch_ims.transport.client import Request
 from batch_ims.transport.retry import RETRY_STATUSES
@@ -44,6 +44,7 @@ class GlanceService:
         self._rules = rules if rules is not None else bundled_rules()
         base = endpoint if endpoint.path.rstrip("/").endswith("/v2") else endpoint / "v2"
         self._prefix = str(base / "images") + "/"
+        self._schema = str(base / "schemas" / "image")
 
     def _url(self, image_id: str) -> URL:
         return URL(self._prefix + check_image_id(image_id), encoded=True)
@@ -67,6 +68,20 @@ class GlanceService:
 
     def read(self, image_id: str) -> Request:
         return Request("GET", self._url(image_id), _READ_HEADERS)
+
+    def rules_request(self) -> Request | None:
+        return Request("GET", URL(self._schema, encoded=True), _READ_HEADERS)
+
+    def rules_from(self, body: bytes) -> AttributeRules | None:
+        """Rules from the live `GET /v2/schemas/image`; the answer also retypes the bodies."""
+        try:
+            schema = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+            return None
+        self._rules = rules_from_schema(schema)
+        return self._rules
 
     def parse_image(self, body: bytes) -> dict[str, Any] | None:
         try:

@@ -14,6 +14,7 @@ from yarl import URL
 
 from batch_ims.auth.hints import is_auth_failure
 from batch_ims.errors import UsageError
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op, ops_json
 from batch_ims.services.base import check_image_id
 from batch_ims.services.huawei_errors import parse_error
@@ -68,6 +69,12 @@ class ImsService:
     def read(self, image_id: str) -> Request:
         url = self._images.with_query({"id": check_image_id(image_id)})
         return Request("GET", url, _HEADERS)
+
+    def rules_request(self) -> Request | None:
+        return None  # IMS publishes no schema: its rules are `manifest.rules.IMS`
+
+    def rules_from(self, body: bytes) -> AttributeRules | None:
+        return None
 
     def parse_image(self, body: bytes) -> dict[str, Any] | None:
         """The image of a PATCH answer, or `images[0]` of `GET /v2/cloudimages?id=`."""

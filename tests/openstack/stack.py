@@ -186,7 +186,7 @@ def _keystone_conf(work: Path) -> Path:
         [DEFAULT]
         log_file = {work / "keystone.log"}
         [database]
-        connection = sqlite:///{work / "keystone.db"}
+        connection = sqlite:///{work / "keystone.db"}?timeout=30
         [token]
         provider = fernet
         expiration = 3600
@@ -219,7 +219,7 @@ def _glance_conf(venv: Path, work: Path, keystone_url: str, glance_port: int) ->
         worker_self_reference_url = http://127.0.0.1:{glance_port}
         image_cache_dir = {work / "cache"}
         [database]
-        connection = sqlite:///{work / "glance.db"}
+        connection = sqlite:///{work / "glance.db"}?timeout=30
         [paste_deploy]
         flavor = keystone
         [keystone_authtoken]

@@ -1,0 +1,42 @@
+"""A second look at the tasks with the rules the live service publishes (Glance's schema).
+
+The manifest was validated offline with the bundled rules; a cloud may have changed its
+schema (another disk format, a longer name). Images with an op the live rules refuse are
+reported `invalid` instead of being sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batch_ims.manifest.attributes import attribute_error, check_value, remove_error
+from batch_ims.manifest.rules import AttributeRules
+from batch_ims.models import ImageTask, Op, Outcome, Status, unsent
+
+
+@dataclass(frozen=True, slots=True)
+class Rechecked:
+    send: list[ImageTask]
+    refused: list[Outcome]
+
+
+def _why(op: Op, rules: AttributeRules) -> str | None:
+    found = attribute_error(op.attribute, rules)
+    if found is None and op.op == "remove":
+        found = remove_error(op.attribute, rules)
+    if found is None and op.op != "remove":
+        found = check_value(op.attribute, op.value or "", rules)[1]
+    return None if found is None else f"{op.attribute}: {found}"
+
+
+def recheck(tasks: list[ImageTask], rules: AttributeRules) -> Rechecked:
+    send: list[ImageTask] = []
+    refused: list[Outcome] = []
+    for task in tasks:
+        problems = [why for op in task.ops if (why := _why(op, rules)) is not None]
+        if not problems:
+            send.append(task)
+            continue
+        message = "the service's own schema refuses: " + "; ".join(problems)
+        refused.append(unsent(task, Status.INVALID, "", code="invalid_row", message=message))
+    return Rechecked(send, refused)
