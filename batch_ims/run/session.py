@@ -86,16 +86,17 @@ async def open_session(
     auth = target.auth
     ca_bundle = str(settings.ca_bundle) if settings.ca_bundle else None
     ssl_context = make_ssl_context(ca_bundle=ca_bundle, insecure=settings.insecure)
-    if settings.insecure:
-        _log.warning(
-            "tls.verification_disabled",
-            advice="--insecure: anyone on the network path can read and change requests",
-        )
     async with make_session(
         concurrency=settings.concurrency, ssl_context=ssl_context, timeout_s=settings.timeout
     ) as session:
         await _prepare_unless_stopped(auth, session, stop)
         endpoint, service = target.locate() if not stop.stopping else _nowhere(target)
+        if settings.insecure:
+            _log.warning(
+                "tls.verification_disabled",
+                endpoint=str(endpoint),
+                advice="--insecure: anyone on the network path can read and change requests",
+            )
         rate = AdaptiveRate(RatePolicy(ceiling=settings.rate), time.monotonic)
         exchanger = Exchanger(
             client=HttpClient(session, auth.headers, request_id_header=service.request_id_header),
