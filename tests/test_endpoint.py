@@ -86,3 +86,33 @@ def test_malformed_region_is_refused(region: str) -> None:
 def test_neither_endpoint_nor_region_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="no endpoint"):
         resolve_endpoint(None, None)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["--endpoint", "HUAWEICLOUD_SDK_IAM_ENDPOINT", "--pushgateway"],
+)
+def test_an_endpoint_carrying_a_password_is_refused_without_echoing_it(name: str) -> None:
+    from batch_ims.transport.endpoint import check_endpoint
+
+    with pytest.raises(UsageError) as caught:
+        check_endpoint("https://ops:s3cret-PW@iam.example.com", name=name, example="x")
+
+    assert "user name or password" in str(caught.value)
+    assert "s3cret-PW" not in str(caught.value)
+    assert str(caught.value).startswith(name)
+
+
+def test_an_iam_endpoint_with_userinfo_is_refused_before_anything_is_sent() -> None:
+    from batch_ims.auth import resolve_authenticator
+    from batch_ims.errors import AuthConfigError
+
+    env = {
+        "HUAWEICLOUD_SDK_AK": "AK",
+        "HUAWEICLOUD_SDK_SK": "SK",
+        "HUAWEICLOUD_SDK_IAM_ENDPOINT": "https://u:pw-XYZ@iam.example.com",
+    }
+    with pytest.raises(AuthConfigError) as caught:
+        resolve_authenticator(env=env, profile=None, region="cn-north-4")
+
+    assert "pw-XYZ" not in str(caught.value)
