@@ -251,24 +251,48 @@ def run_options(func: F) -> F:
 
 
 class _LazyGroup(click.Group):
-    """Subcommands imported only when used (or listed), so start-up stays fast."""
+    """Subcommands imported only when used, so start-up stays fast: listing them (`--help`)
+    shows the short help kept here and imports nothing (a test checks both texts agree)."""
 
-    _lazy: ClassVar[dict[str, str]] = {
-        "emulator": "batch_ims.emulator.command:emulator_command",
+    _lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "emulator": (
+            "batch_ims.emulator.command:emulator_command",
+            "Serve an IMS + IAM emulator for tests and demos until SIGINT/SIGTERM.",
+        ),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self._lazy])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = self._lazy.get(cmd_name)
-        if target is None:
+        lazy = self._lazy.get(cmd_name)
+        if lazy is None:
             return super().get_command(ctx, cmd_name)
         import importlib
 
-        module_name, factory = target.split(":")
+        module_name, factory = lazy[0].split(":")
         command: click.Command = getattr(importlib.import_module(module_name), factory)()
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing, with the lazy commands' short help taken from `_lazy`."""
+        helps: list[tuple[str, Callable[[int], str]]] = []
+        for name in self.list_commands(ctx):
+            lazy = self._lazy.get(name)
+            if lazy is not None:
+                helps.append((name, click.Command(name, help=lazy[1]).get_short_help_str))
+                continue
+            command = super().get_command(ctx, name)
+            if command is not None and not command.hidden:
+                helps.append((name, command.get_short_help_str))
+        if helps:
+            limit = formatter.width - 6 - max(len(name) for name, _ in helps)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, short_help(limit)) for name, short_help in helps])
+
+    def lazy_help(self, name: str) -> str:
+        """The short help `--help` lists for a lazy command."""
+        return self._lazy[name][1]
 
 
 @click.group(

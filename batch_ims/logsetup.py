@@ -3,10 +3,16 @@
 Redaction lives in this one place: any field whose name looks secret is masked, and any
 registered secret value is cut out of every field, whatever its name, nested values and
 formatted tracebacks included; the report, journal and summary use `redact_data` too.
+
+Lines reach the stream through one `LineSink`. Most events are written (and flushed) as they
+happen; the run's per-image success events are `hold`-ed and written together by `flush`,
+which the progress tick calls, which every other event does first (lines stay in order),
+and which runs at exit. Each line is whole: held lines never split one.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import sys
@@ -94,31 +100,89 @@ def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutable
     return event_dict
 
 
-class _SafeWriter:
-    """structlog's logger: one flushed line per event; a closed stderr (`| head`) is not fatal.
+class LineSink:
+    """The log stream: lines written at once or held until `flush`; a closed stderr
+    (`| head`) is not fatal. Losing log lines must never lose report rows: the report and
+    journal are the record."""
 
-    Losing log lines must never lose report rows: the report and journal are the record.
-    """
+    MAX_HELD = 4096  # held lines written anyway beyond this (no tick: memory stays bounded)
 
     def __init__(self, file: TextIO) -> None:
         self._file = file
+        self._held: list[str] = []
 
-    def msg(self, message: str) -> None:
+    def hold(self, line: str) -> None:
+        """Keep `line` (no newline) for the next flush."""
+        self._held.append(line)
+        if len(self._held) >= self.MAX_HELD:
+            self.flush()
+
+    def write(self, line: str) -> None:
+        """Write the held lines, then `line`, in one write, and flush."""
+        if self._held:
+            self._held.append(line)
+            self._emit()
+        else:
+            self._put(line + "\n")
+
+    def flush(self) -> None:
+        if self._held:
+            self._emit()
+
+    def _emit(self) -> None:
+        held, self._held = self._held, []
+        held.append("")
+        self._put("\n".join(held))
+
+    def _put(self, text: str) -> None:
         try:
-            self._file.write(message + "\n")
+            self._file.write(text)
             self._file.flush()
         except (OSError, ValueError):
             pass  # nobody is reading stderr any more
+
+
+_sink: LineSink | None = None
+_level = logging.INFO
+
+
+def enabled(level: int) -> bool:
+    """Whether events of `level` (logging.INFO, ...) are written at all."""
+    return level >= _level
+
+
+def json_sink() -> LineSink | None:
+    """The sink, for pre-rendered JSON event lines to `hold`; None unless the logs are JSON."""
+    return _sink if _configured_format == "json" else None
+
+
+def flush() -> None:
+    """Write the held lines (the progress tick, the end of a run, exit)."""
+    if _sink is not None:
+        _sink.flush()
+
+
+atexit.register(flush)
+
+
+class _SafeWriter:
+    """structlog's logger: one line per event through the sink."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self._sink = sink
+
+    def msg(self, message: str) -> None:
+        self._sink.write(message)
 
     log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
 
 
 class _SafeWriterFactory:
-    def __init__(self, file: TextIO) -> None:
-        self._file = file
+    def __init__(self, sink: LineSink) -> None:
+        self._sink = sink
 
     def __call__(self, *args: Any) -> _SafeWriter:
-        return _SafeWriter(self._file)
+        return _SafeWriter(self._sink)
 
 
 class _ClearLine:
@@ -154,10 +218,12 @@ def configure(
     *, log_format: str = "auto", verbose: bool = False, stream: TextIO | None = None
 ) -> str:
     """Configure structlog for the process; returns the format chosen (json or console)."""
-    global _configured_format
+    global _configured_format, _sink, _level
     out = stream if stream is not None else sys.stderr
     chosen = resolve_format(log_format, out)
+    flush()  # lines held for the previous stream go there
     _configured_format = chosen
+    _sink = LineSink(out)
     renderer: Any
     people: list[Any] = []
     if chosen == "json":
@@ -168,6 +234,7 @@ def configure(
         if out.isatty():
             renderer = _ClearLine(renderer)
     level = logging.DEBUG if verbose else logging.INFO
+    _level = level
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -178,7 +245,7 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_SafeWriterFactory(out),
+        logger_factory=_SafeWriterFactory(_sink),
         cache_logger_on_first_use=False,
     )
     return chosen

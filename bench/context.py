@@ -30,9 +30,9 @@ class Sizes:
     large_images: int = 500_000  # x 2 rows each
     large_repeats: int = 2
     startup_repeats: int = 5
-    memory_small: int = 2_000
-    memory_large: int = 20_000
-    memory_repeats: int = 2
+    memory_small: int = 20_000
+    memory_large: int = 200_000
+    memory_repeats: int = 1
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -48,7 +48,7 @@ class Sizes:
             large_repeats=1,
             startup_repeats=3,
             memory_small=1_000,
-            memory_large=5_000,
+            memory_large=10_000,
             memory_repeats=1,
         )
 

@@ -10,9 +10,9 @@ from bench.manifests import manifest_path, write_manifest
 from bench.measure import ChildResult, median, run_child
 from bench.table import Row
 
-_PLAN_TIME_MAX = 3.0
-_PLAN_RSS_MAX = 2.0
-_MEMORY_GROWTH_MAX = 1.5
+_PLAN_TIME_MAX = 2.0
+_PLAN_RSS_MAX = 1.5
+_MEMORY_GROWTH_MAX = 1.2
 _READ_CSV = "import sys, pandas; pandas.read_csv(sys.argv[1], dtype=str, keep_default_na=False)"
 
 
@@ -77,12 +77,15 @@ def startup_rows(bench: Bench) -> list[Row]:
 
 
 def memory_rows(bench: Bench) -> list[Row]:
+    """Peak RSS of whole runs at two sizes, and of `plan` on the same manifests: the run's
+    own memory is the run's peak beyond the plan's (the validated manifest's frame)."""
     sizes = bench.sizes
     small, large = sizes.memory_small, sizes.memory_large
     manifests = {
         n: write_manifest(manifest_path(bench.results, images=n), images=n) for n in (small, large)
     }
-    peaks: dict[int, list[int]] = {small: [], large: []}
+    runs: dict[int, list[int]] = {small: [], large: []}
+    plans: dict[int, list[int]] = {small: [], large: []}
     with EmulatorProcess(EmulatorSpec(images=large), log_path=bench.work / "emu-mem.log") as emu:
         for repeat in range(sizes.memory_repeats):
             for n in (small, large):
@@ -91,18 +94,27 @@ def memory_rows(bench: Bench) -> list[Row]:
                 )
                 if summary.get("report_rows") != n:
                     raise RuntimeError(f"report of the {n}-image run is incomplete")
-                peaks[n].append(result.max_rss_kib)
-    small_kib, large_kib = median(peaks[small]), median(peaks[large])
-    growth = large_kib / small_kib
-    per_k = (large_kib - small_kib) / ((large - small) / 1000)
+                runs[n].append(result.max_rss_kib)
+                plan = [*bench.batch_ims_argv(), "plan", str(manifests[n]), "--log-format", "json"]
+                plans[n].append(run_child(plan).check().max_rss_kib)
+    run_kib = {n: median(v) for n, v in runs.items()}
+    plan_kib = {n: median(v) for n, v in plans.items()}
+    own = {n: run_kib[n] - plan_kib[n] for n in (small, large)}
+    growth = own[large] / own[small] if own[small] > 0 else float("inf")
+    per_image = (run_kib[large] - run_kib[small]) * 1024 / (large - small)
     return [
         Row(
             row=f"8 memory: run peak RSS, {small:,} -> {large:,} images",
-            measured=f"{_mb(small_kib):.0f} -> {_mb(large_kib):.0f} MB ({growth:.2f}x)",
-            target=f"< {_MEMORY_GROWTH_MAX:g}x for {large // small}x the images",
-            met=growth < _MEMORY_GROWTH_MAX,
-            notes=f"{per_k:.0f} KiB per 1,000 more images (the validated manifest is held "
-            "whole; report and journal are streamed)",
-            data={"peaks_kib": {str(k): v for k, v in peaks.items()}},
+            measured=f"{_mb(run_kib[small]):.0f} -> {_mb(run_kib[large]):.0f} MB; beyond the "
+            f"manifest: {_mb(own[small]):.0f} -> {_mb(own[large]):.0f} MB ({growth:.2f}x)",
+            target=f"<= {_MEMORY_GROWTH_MAX:g}x beyond the manifest for {large // small}x images",
+            met=growth <= _MEMORY_GROWTH_MAX,
+            notes=f"{per_image:.0f} bytes per image in all; `plan` on the same manifests peaks "
+            f"at {_mb(plan_kib[small]):.0f} / {_mb(plan_kib[large]):.0f} MB (the validated "
+            "manifest is held whole; report and journal are streamed)",
+            data={
+                "run_kib": {str(k): v for k, v in runs.items()},
+                "plan_kib": {str(k): v for k, v in plans.items()},
+            },
         )
     ]

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 __all__ = [
     "ChildResult",
@@ -52,13 +53,18 @@ def run_child(
 ) -> ChildResult:
     """Run `argv` to its end; measure its wall time and peak RSS alone (os.wait4).
 
-    stdout and stderr go to files, never pipes, so a chatty child cannot block.
+    stdout goes to a file; stderr through a pipe, as a scheduler captures a task's logs,
+    that a thread drains into `stderr_path` (or a scratch file), so a chatty child pays
+    for a pipe's writes and still cannot block.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as scratch:
         err_file = open(stderr_path, "w+b") if stderr_path is not None else scratch  # noqa: SIM115
         try:
             started = time.perf_counter()
-            proc = subprocess.Popen(list(argv), stdout=out, stderr=err_file, env=env)
+            proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.PIPE, env=env)
+            assert proc.stderr is not None
+            drainer = threading.Thread(target=_drain, args=(proc.stderr.fileno(), err_file))
+            drainer.start()
             killer = threading.Timer(timeout_s, _kill, args=(proc.pid,))
             killer.start()
             try:
@@ -66,6 +72,8 @@ def run_child(
             finally:
                 killer.cancel()
             wall = time.perf_counter() - started
+            drainer.join()
+            proc.stderr.close()
             proc.returncode = os.waitstatus_to_exitcode(status)
             err_file.seek(0)
             tail = err_file.read()[-600:].decode("utf-8", "replace")
@@ -76,6 +84,11 @@ def run_child(
         stdout = out.read().decode("utf-8", "replace")
     cpu = usage.ru_utime + usage.ru_stime
     return ChildResult(tuple(argv), wall, cpu, usage.ru_maxrss, proc.returncode, stdout, tail)
+
+
+def _drain(fd: int, into: IO[bytes]) -> None:
+    while chunk := os.read(fd, 1 << 16):
+        into.write(chunk)
 
 
 def _kill(pid: int) -> None:

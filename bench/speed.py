@@ -88,11 +88,12 @@ def _rows(
     scaled = "" if n_sdk == n else f"; SDK sent {n_sdk} images, compared per image"
     return [
         Row(
-            row="1 floor: aiohttp, 64 workers, inline signing",
+            row="1 lean floor: build body, sign, send, read status (64 workers)",
             measured=f"{floor_s:.2f} s / {n} images ({n / floor_s:.0f}/s)",
             target="reference",
             met=None,
-            notes=f"median whole process, {runs}; send phase {floor_send:.2f} s; "
+            notes=f"median whole process, {runs}, stderr to a pipe like batch-ims; "
+            f"send phase {floor_send:.2f} s; "
             f"client CPU {median([r.cpu_s for r in floor]):.2f} s; emulator answers: {statuses}",
             data=_data(floor, n),
         ),

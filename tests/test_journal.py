@@ -256,3 +256,32 @@ def test_lock_of_a_killed_process_is_taken_over(journal_path: Path) -> None:
     journal.close()
 
     assert holder.returncode == -signal.SIGKILL
+
+
+def test_a_line_is_exactly_what_json_dumps_gives_for_its_fields(
+    journal: Journal, journal_path: Path
+) -> None:
+    journal.write(_outcome('镜像 "quoted"\\', Status.FAILED, http_status=None))
+    journal.write(_outcome("b", Status.SKIPPED, holds=True, task_digest="0123abcd"))
+
+    lines = journal_path.read_text(encoding="utf-8").splitlines()[1:]
+
+    expected = [
+        {
+            "image_id": '镜像 "quoted"\\',
+            "digest": ops_digest(OPS),
+            "status": "failed",
+            "holds": False,
+            "http_status": None,
+            "at": "2024-03-15T08:15:00.00Z",
+        },
+        {
+            "image_id": "b",
+            "digest": "0123abcd",
+            "status": "skipped",
+            "holds": True,
+            "http_status": 200,
+            "at": "2024-03-15T08:15:00.00Z",
+        },
+    ]
+    assert lines == [json.dumps(line, ensure_ascii=False) for line in expected]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -208,3 +209,35 @@ def test_read_csv_without_status_column_is_a_usage_error(tmp_path: Path) -> None
 
     with pytest.raises(UsageError, match="batch-ims report"):
         read_report_statuses(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".xlsx"])
+def test_rows_come_in_manifest_order_whatever_order_images_finished_in(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"report{suffix}"
+    outcomes = [
+        _outcome(image_id, Status.FAILED, error_message='line 1\nline "2", ok')
+        for image_id in (UUID_C, UUID_A, UUID_B)
+    ]
+    rows = {UUID_A: (2,), UUID_B: (3, 9), UUID_C: (7,)}
+    outcomes = [dataclasses.replace(o, rows=rows[o.image_id]) for o in outcomes]
+
+    _write(path, outcomes)
+
+    if suffix == ".csv":
+        body = _csv_rows(path)[1:]
+        assert [(r[0], r[4], r[6]) for r in body] == [
+            (UUID_A, 'line 1\nline "2", ok', "2"),
+            (UUID_B, 'line 1\nline "2", ok', "3;9"),
+            (UUID_C, 'line 1\nline "2", ok', "7"),
+        ]
+    elif suffix == ".jsonl":
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert [(line["image_id"], line["rows"]) for line in lines] == [
+            (UUID_A, [2]),
+            (UUID_B, [3, 9]),
+            (UUID_C, [7]),
+        ]
+    else:
+        assert [r[0] for r in _xlsx_rows(path)[1:]] == [UUID_A, UUID_B, UUID_C]

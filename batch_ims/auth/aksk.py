@@ -10,7 +10,7 @@ import yarl
 
 from batch_ims.auth.base import MODE_AKSK, MODE_TEMPORARY_AKSK, Clock, mask_key
 from batch_ims.auth.iam import fetch_project_id
-from batch_ims.auth.signer import sdk_date, sign_headers
+from batch_ims.auth.signer import RequestSigner, sdk_date
 
 log = structlog.get_logger()
 
@@ -29,7 +29,7 @@ class AkSkAuthenticator:
         "_project_id",
         "_region",
         "_security_token",
-        "_sk",
+        "_signer",
         "_source",
     )
 
@@ -46,7 +46,6 @@ class AkSkAuthenticator:
         clock: Clock,
     ) -> None:
         self._ak = ak
-        self._sk = sk
         self._security_token = security_token
         self._project_id = project_id
         self._region = region
@@ -54,6 +53,7 @@ class AkSkAuthenticator:
         self._source = source
         self._clock = clock
         self._extra = self._auth_extra()
+        self._signer = RequestSigner(ak=ak, sk=sk)
 
     @property
     def mode(self) -> str:
@@ -78,15 +78,7 @@ class AkSkAuthenticator:
     def _sign(
         self, method: str, url: yarl.URL, body: bytes, headers: Mapping[str, str]
     ) -> dict[str, str]:
-        return sign_headers(
-            ak=self._ak,
-            sk=self._sk,
-            method=method,
-            url=url,
-            body=body,
-            headers=headers,
-            date=sdk_date(self._clock()),
-        )
+        return self._signer.sign(method, url, body, headers, sdk_date(self._clock()))
 
     async def prepare(self, session: aiohttp.ClientSession) -> None:
         if self._project_id:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -10,22 +12,56 @@ from typing import Any
 
 import structlog
 
+from batch_ims import logsetup
 from batch_ims.errors import OutputWriteError
-from batch_ims.models import Outcome, Status
+from batch_ims.models import Outcome, Status, utc_now_text
 from batch_ims.output.files import write_error
 from batch_ims.stats import RunStats
 
 _log = structlog.get_logger("batch_ims")
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class ImageEvents:
-    """`image.finished` for every image (failures at warning level)."""
+    """`image.finished` for every image (failures at warning level).
+
+    With JSON logs, a plain success (no error, no note) is rendered here as the same line
+    structlog would write and held by the log sink until the next flush (the progress tick,
+    the end of the run): one write per tick rather than one per image.
+    """
 
     def __init__(self, *, quiet_successes: bool) -> None:
         self._quiet_successes = quiet_successes
         self._log = _log.bind()  # bound once: no per-event proxy work on the hot path
+        level = logging.DEBUG if quiet_successes else logging.INFO
+        self._level_name = "debug" if quiet_successes else "info"
+        self._successes_shown = logsetup.enabled(level)
+        self._sink = logsetup.json_sink()
 
     def write(self, outcome: Outcome) -> None:
+        if (
+            outcome.status is Status.SUCCEEDED
+            and not outcome.note
+            and not outcome.error_code
+            and self._sink is not None
+        ):
+            if self._successes_shown:
+                self._sink.hold(self._success_line(outcome))
+            return
+        self._write_event(outcome)
+
+    def _success_line(self, outcome: Outcome) -> str:
+        """What structlog renders for this event: same keys, order and redaction."""
+        status = outcome.http_status
+        return (
+            f'{{"image_id": {_encode(logsetup.redact_text(outcome.image_id))}, '
+            f'"status": "succeeded", "http_status": {"null" if status is None else status}, '
+            f'"attempts": {outcome.attempts}, "duration_ms": {outcome.duration_ms}, '
+            f'"event": "image.finished", "level": "{self._level_name}", '
+            f'"timestamp": "{utc_now_text()}"}}'
+        )
+
+    def _write_event(self, outcome: Outcome) -> None:
         fields: dict[str, Any] = {
             "image_id": outcome.image_id,
             "status": outcome.status.value,
@@ -47,10 +83,12 @@ class ImageEvents:
             self._log.info("image.finished", **fields)
 
     def flush(self) -> None:
-        """Log lines are written as they happen."""
+        """Write the held success lines."""
+        if self._sink is not None:
+            self._sink.flush()
 
     def close(self) -> None:
-        """Nothing to release."""
+        self.flush()
 
 
 class Recorder:

@@ -7,9 +7,12 @@ CSV injection guidance advises; the .jsonl report keeps the raw text.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
+import io
 import json
+import os
 import tempfile
 import zipfile
 from array import array
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from batch_ims.errors import UsageError
-from batch_ims.logsetup import redact_data
+from batch_ims.logsetup import redact_data, redact_text
 from batch_ims.models import Outcome, ops_json
 from batch_ims.output.files import OutputFile, write_error
 
@@ -94,6 +97,59 @@ def _text_cells(spooled: dict[str, Any]) -> list[str]:
     ]
 
 
+def _csv_cells(outcome: Outcome) -> list[str]:
+    """`_text_cells` of the outcome's spooled row, straight from the outcome."""
+    status = outcome.http_status
+    return [
+        neutralise(redact_text(outcome.image_id)),
+        outcome.status.value,
+        "" if status is None else str(status),
+        neutralise(redact_text(outcome.error_code)),
+        neutralise(redact_text(outcome.error_message)),
+        str(outcome.attempts),
+        ";".join(map(str, outcome.rows)),
+        neutralise(redact_text(ops_json(outcome.ops))),
+        neutralise(redact_text(outcome.request_id)),
+        str(outcome.duration_ms),
+        redact_text(outcome.finished_at),
+        neutralise(redact_text(outcome.note)),
+    ]
+
+
+class _CsvLines:
+    """The spool holds each row as its final CSV line; the file is the header, then lines."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer)
+
+    def _line(self, cells: list[str] | tuple[str, ...]) -> bytes:
+        self._writer.writerow(cells)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text.encode("utf-8")
+
+    def line(self, outcome: Outcome) -> bytes:
+        return self._line(_csv_cells(outcome))
+
+    def head(self) -> bytes:
+        return codecs.BOM_UTF8 + self._line(COLUMNS)
+
+
+class _JsonlLines:
+    """The spool holds each row as its final JSON line; the file is the lines."""
+
+    def line(self, outcome: Outcome) -> bytes:
+        row = report_row(outcome)
+        row["ops"] = [op.as_json() for op in outcome.ops]
+        row["rows"] = list(outcome.rows)
+        return (_JSON.encode(redact_data(row)) + "\n").encode("utf-8")
+
+    def head(self) -> bytes:
+        return b""
+
+
 class ReportWriter(Protocol):
     path: Path
     label: str
@@ -102,37 +158,6 @@ class ReportWriter(Protocol):
     def flush(self) -> None: ...
     def close(self) -> None: ...
     def discard(self) -> None: ...
-
-
-class _Format(Protocol):
-    def row(self, spooled: dict[str, Any]) -> None: ...
-    def finish(self) -> None: ...
-
-
-class _Csv:
-    def __init__(self, out: OutputFile) -> None:
-        self._file = out.text(encoding="utf-8-sig")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(COLUMNS)
-
-    def row(self, spooled: dict[str, Any]) -> None:
-        self._writer.writerow(_text_cells(spooled))
-
-    def finish(self) -> None:
-        self._file.flush()
-        self._file.detach()
-
-
-class _Jsonl:
-    def __init__(self, out: OutputFile) -> None:
-        self._file = out.text()
-
-    def row(self, spooled: dict[str, Any]) -> None:
-        self._file.write(_JSON.encode(spooled["row"]) + "\n")
-
-    def finish(self) -> None:
-        self._file.flush()
-        self._file.detach()
 
 
 _NUMBER_COLUMNS = frozenset({"http_status", "attempts", "duration_ms"})
@@ -201,18 +226,13 @@ class _Xlsx:
         self._book.save(self._out.file)
 
 
-_FORMAT_CLASSES: dict[str, type[_Csv] | type[_Jsonl] | type[_Xlsx]] = {
-    ".csv": _Csv,
-    ".jsonl": _Jsonl,
-    ".xlsx": _Xlsx,
-}
-
-
 class Report:
     """Rows spooled as images finish; the report written at close in manifest order.
 
     The spool is an unnamed temporary file in the report's folder; memory holds two
-    integers per image (its first manifest row and its place in the spool). The final file
+    integers per image (its first manifest row and its place in the spool). For .csv and
+    .jsonl the spool holds each row's final line, so closing only copies lines in order;
+    for .xlsx it holds the row as JSON, made into cells at close. The final file
     is written to a temporary file and renamed over the report (`OutputFile`), so the report
     is whole or, until the end, the earlier one.
     """
@@ -231,9 +251,16 @@ class Report:
         self._keys = array("q")
         self._offsets = array("q")
         self._size = 0
+        suffix = path.suffix.lower()
+        self._lines = (
+            _CsvLines() if suffix == ".csv" else _JsonlLines() if suffix == ".jsonl" else None
+        )
 
     def write(self, outcome: Outcome) -> None:
-        line = (_JSON.encode(_spooled(outcome)) + "\n").encode("utf-8")
+        if self._lines is not None:
+            line = self._lines.line(outcome)
+        else:
+            line = (_JSON.encode(_spooled(outcome)) + "\n").encode("utf-8")
         self._keys.append(min(outcome.rows) if outcome.rows else _NO_ROW)
         self._offsets.append(self._size)
         self._spool.write(line)
@@ -246,12 +273,15 @@ class Report:
         """Write the report in the order of each image's first manifest row, then commit."""
         try:
             self._spool.flush()
-            writer = _FORMAT_CLASSES[self.path.suffix.lower()](self._out)
-            keys, offsets = self._keys, self._offsets
-            for index in sorted(range(len(keys)), key=keys.__getitem__):  # stable
-                self._spool.seek(offsets[index])
-                writer.row(json.loads(self._spool.readline()))
-            writer.finish()
+            if self._lines is not None:
+                self._copy_lines(self._lines.head())
+            else:
+                writer = _Xlsx(self._out)
+                keys, offsets = self._keys, self._offsets
+                for index in sorted(range(len(keys)), key=keys.__getitem__):  # stable
+                    self._spool.seek(offsets[index])
+                    writer.row(json.loads(self._spool.readline()))
+                writer.finish()
         except OSError as exc:
             self.discard()
             raise write_error(self.label, self.path, exc) from exc
@@ -260,6 +290,18 @@ class Report:
             raise
         self._spool.close()
         self._out.commit()
+
+    def _copy_lines(self, head: bytes) -> None:
+        """`head`, then the spooled lines in the order of their first manifest row."""
+        keys, offsets = self._keys, self._offsets
+        offsets.append(self._size)  # line i ends where line i + 1 starts
+        out = self._out.file
+        out.write(head)
+        fd = self._spool.fileno()
+        for index in sorted(range(len(keys)), key=keys.__getitem__):  # stable
+            start = offsets[index]
+            out.write(os.pread(fd, offsets[index + 1] - start, start))
+        out.flush()
 
     def discard(self) -> None:
         """Leave the earlier report, if any, as it was."""
