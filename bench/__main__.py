@@ -17,12 +17,14 @@ from typing import Any
 
 from bench.context import Bench, Sizes
 from bench.footprint import large_manifest_rows, memory_rows, startup_rows
+from bench.glance import glance_rows
 from bench.rate import adaptive_rows, rate_rows
 from bench.speed import speed_rows
 from bench.table import Row, format_table, write_json
 
 GROUPS: dict[str, Callable[[Bench], list[Row]]] = {
     "speed": speed_rows,
+    "glance": glance_rows,
     "rate": rate_rows,
     "adaptive": adaptive_rows,
     "manifest": large_manifest_rows,

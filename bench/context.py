@@ -70,19 +70,30 @@ class Bench:
         return [str(script)] if script.exists() else [sys.executable, "-m", "batch_ims"]
 
     def run_batch_ims(
-        self, manifest: Path, endpoint: str, *, rate: float, concurrency: int, tag: str
+        self,
+        manifest: Path,
+        endpoint: str,
+        *,
+        rate: float,
+        concurrency: int,
+        tag: str,
+        cloud: tuple[str, dict[str, str]] | None = None,
     ) -> tuple[ChildResult, dict[str, Any]]:
-        """`batch-ims run`, report and journal on (JSON logs to a file); result and summary."""
+        """`batch-ims run`, report and journal on (JSON logs to a file); result and summary.
+
+        `cloud`: (name, environment) to run in OpenStack mode instead of IMS mode."""
         report = self.work / f"report-{tag}.csv"
         journal = self.work / f"journal-{tag}.jsonl"
         summary = self.work / f"summary-{tag}.json"
         for stale in (report, journal, summary):
             stale.unlink(missing_ok=True)
-        argv = [*self.batch_ims_argv(), "run", str(manifest), "--endpoint", endpoint]
+        target = ["--endpoint", endpoint] if cloud is None else ["--cloud", cloud[0]]
+        argv = [*self.batch_ims_argv(), "run", str(manifest), *target]
         argv += ["--rate", f"{rate:g}", "--concurrency", str(concurrency)]
         argv += ["--report", str(report), "--journal", str(journal)]
         argv += ["--summary-json", str(summary), "--log-format", "json"]
-        result = run_child(argv, env=client_env(), stderr_path=self.work / f"log-{tag}.jsonl")
+        env = client_env() if cloud is None else cloud[1]
+        result = run_child(argv, env=env, stderr_path=self.work / f"log-{tag}.jsonl")
         result.check()
         data: dict[str, Any] = json.loads(summary.read_text()) if summary.exists() else {}
         data["report_rows"] = _count_rows(report)

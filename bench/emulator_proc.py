@@ -21,6 +21,8 @@ from typing import Any
 BENCH_AK = "BENCHAKLOOPBACK0000001"
 BENCH_SK = "bench-loopback-secret-not-a-real-key"  # a made-up key for loopback only
 BENCH_PROJECT_ID = "0b1e5c2a9d8f4e6b8a7c6d5e4f3a2b1c"
+BENCH_IAM_USER = ("Default", "bench")
+BENCH_IAM_PASSWORD = "bench-loopback-password-not-real"
 _READY = "listening on "
 _START_TIMEOUT_S = 120.0
 
@@ -56,11 +58,17 @@ class EmulatorProcess:
     def __enter__(self) -> EmulatorProcess:
         argv = [sys.executable, "-m", "batch_ims", "emulator", "--port", "0"]
         argv += ["--images", str(self._spec.images), "--project-id", BENCH_PROJECT_ID]
+        argv += ["--iam-user", "/".join(BENCH_IAM_USER)]
         if self._spec.rate_limit is not None:
             argv += ["--rate-limit", f"{self._spec.rate_limit:g}"]
         if self._spec.latency_ms:
             argv += ["--latency-ms", f"{self._spec.latency_ms:g}"]
-        env = dict(os.environ, BATCH_IMS_EMULATOR_AK=BENCH_AK, BATCH_IMS_EMULATOR_SK=BENCH_SK)
+        env = dict(
+            os.environ,
+            BATCH_IMS_EMULATOR_AK=BENCH_AK,
+            BATCH_IMS_EMULATOR_SK=BENCH_SK,
+            BATCH_IMS_EMULATOR_IAM_PASSWORD=BENCH_IAM_PASSWORD,
+        )
         with open(self._log_path, "w") as log:
             self._proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=log, env=env, text=True
