@@ -324,10 +324,10 @@ def _settings_values(
 def run(manifest: str | None, job: Path | None, **options: Any) -> None:
     """Send one PATCH per image of MANIFEST and write a report.
 
-    Exit codes: 0 all succeeded or skipped; 1 some failed or invalid; 2 usage error or
-    unreadable manifest (nothing sent); 3 aborted (failure threshold, authentication);
-    74 an output could not be written; 75 journal or output locked by another run;
-    130 SIGINT; 143 SIGTERM.
+    Exit codes: 0 all succeeded or skipped; 1 some failed or invalid; 2 usage
+    error or unreadable manifest (nothing sent); 3 aborted (failure threshold,
+    authentication); 4 endpoint unreachable; 70 internal error; 74 an output could
+    not be written; 75 journal or output locked by another run; 130 SIGINT; 143 SIGTERM.
     """
 
     def body() -> int:

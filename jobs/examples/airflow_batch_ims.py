@@ -15,6 +15,8 @@ Each mapped task runs
     1        some images failed or rows were invalid: the report is written; fail, no retry
     2        bad manifest or options (nothing sent): fail at once, no retry
     3, 70    stopped early (credentials, failure threshold) or a bug: fail, no retry
+    74       an output could not be written (disk full?): fail, no retry
+    4        the endpoint could not be reached: retry later, resuming
     75       another run holds the journal lock: fail and retry later
     130, 143 stopped by a signal: retry, and the retry resumes (`--resume --journal`)
 
@@ -46,12 +48,15 @@ STATUSES = ("succeeded", "failed", "invalid", "skipped", "aborted")
 GRACE_S = 30  # --grace given to batch-ims; Airflow's kill waits a little longer
 
 NO_RETRY = {
+    4: "the endpoint could not be reached: the retry resumes from the journal",
     1: "some images failed or rows were invalid: see the report",
     2: "bad manifest or options: nothing was sent",
     3: "run aborted (credentials or failure threshold): see the hint and the report",
     70: "internal error in batch-ims: please report it",
+    74: "an output could not be written (disk full?): see the error line",
 }
 RETRY = {
+    4: "the endpoint could not be reached: the retry resumes from the journal",
     75: "another run holds the journal lock: retrying later",
     130: "stopped by SIGINT: the retry resumes from the journal",
     143: "stopped by SIGTERM: the retry resumes from the journal",
