@@ -3,13 +3,17 @@ fake clock whose sleep only advances it, a recording pause, auth and observer. N
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from yarl import URL
 
 from batch_ims.services.ims import ImsService
+from batch_ims.settings import RunSettings, StopPolicy
 from batch_ims.transport.client import HttpResult, Request, TransportError
 from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger
 from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
@@ -160,3 +164,8 @@ class ExchangeHarness:
         self, request: Request = PATCH, count: AttemptCount | None = None
     ) -> Exchange:
         return await self.exchanger.exchange(request, b"[]", count)
+
+
+def stop_policy(**overrides: Any) -> StopPolicy:
+    """The run's default stop policy (from settings), with some limits changed."""
+    return dataclasses.replace(RunSettings(manifest=Path("m.csv")).stop_policy, **overrides)

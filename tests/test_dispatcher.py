@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 from batch_ims.models import Finished, ImageTask, Op, Outcome, Status
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
 from batch_ims.run.stop import RunStop, StopReason
 from batch_ims.settings import StopPolicy
 from batch_ims.transport.exchange import AttemptCount
+from tests.fakes import stop_policy
 
 Send = Callable[[ImageTask, AttemptCount], Awaitable[Finished]]
 SAFETY_S = 5.0  # a hung dispatcher fails the test instead of hanging the suite
@@ -27,16 +27,7 @@ def _ids(count: int) -> list[str]:
     return [task.image_id for task in _tasks(count)]
 
 
-def _policy(**overrides: Any) -> StopPolicy:
-    """A policy whose limits are out of reach unless a test sets them."""
-    values: dict[str, Any] = {
-        "max_failure_rate": 0.5,
-        "min_finished": 100,
-        "auth_failure_limit": 5,
-        "unreachable_limit": 10,
-    }
-    values.update(overrides)
-    return StopPolicy(**values)
+_policy = stop_policy
 
 
 def _finished(task: ImageTask, status: Status = Status.SUCCEEDED) -> Finished:

@@ -4,27 +4,16 @@ reason, pausing, and the exit code each reason gives."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from batch_ims.exitcodes import ExitCode
 from batch_ims.models import Outcome, Status
 from batch_ims.run.stop import RunStop, StopReason
-from batch_ims.settings import StopPolicy
 from batch_ims.stats import RunStats
+from tests.fakes import stop_policy
 
-
-def _policy(**overrides: Any) -> StopPolicy:
-    """A policy whose limits are out of reach unless a test sets them."""
-    values: dict[str, Any] = {
-        "max_failure_rate": 0.5,
-        "min_finished": 100,
-        "auth_failure_limit": 5,
-        "unreachable_limit": 10,
-    }
-    values.update(overrides)
-    return StopPolicy(**values)
+_policy = stop_policy
 
 
 def _outcome(status: Status, image_id: str = "img") -> Outcome:
