@@ -301,7 +301,8 @@ class _LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="batch-ims")
 def cli() -> None:
-    """Bulk-update Huawei Cloud IMS image properties from a CSV or Excel manifest."""
+    """Bulk-update Huawei Cloud IMS (or OpenStack Glance) image properties from a CSV or Excel
+    manifest."""
 
 
 def _settings_values(
