@@ -131,7 +131,8 @@ class _Reader:
 
     async def read(self, task: ImageTask, count: AttemptCount) -> Finished:
         image, exchange = await self._step.read(task.image_id)
-        if image is None and not exchange.ok:
+        missing = exchange.result is not None and exchange.result.status == 404
+        if image is None and not exchange.ok and not missing:  # a 404 is "not found" below
             reason = exchange.error.code if exchange.error else ""
             if exchange.transport is not None:
                 reason = exchange.transport.kind

@@ -107,7 +107,8 @@ def test_a_manifest_over_100_images_is_applied_exactly_and_undone(
     back = _cli(["run", str(undo), *common, "--report", str(tmp_path / "back.csv")], env, tmp_path)
     restored = {image_id: _read(stack, image_id) for image_id in ids}
 
-    assert plan.returncode == 1, plan.stderr[-2000:]  # the unknown image cannot be read
+    assert plan.returncode == 1, plan.stderr[-2000:]  # the unknown image: a run would get 404
+    assert f"{UNKNOWN}: not found" in plan.stdout
     assert f"{ids[0]} (img-000):" in plan.stdout
     assert "name: 'img-000' -> 'renamed-000'" in plan.stdout
     assert "owner_team: 't' -> (absent)" in plan.stdout
