@@ -507,7 +507,9 @@ _VALUE = st.text(max_size=24).filter(lambda v: "\r" not in v and "\n" not in v)
 
 @settings(max_examples=300, deadline=None)
 @given(
-    image_id=st.uuids().map(str) | st.text(min_size=1, max_size=20),
+    # yarl refuses to append a segment that starts with "/": such ids are not paths here
+    image_id=st.uuids().map(str)
+    | st.text(min_size=1, max_size=20).filter(lambda t: not t.startswith("/")),
     body=st.binary(max_size=64),
     extra=st.dictionaries(_TOKEN, _VALUE, max_size=4),
     content_type=st.sampled_from(
