@@ -13,21 +13,19 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
 from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
 from batch_ims.output.report import open_report
-from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
-from batch_ims.run.image import ImageStep
-from batch_ims.run.session import open_session
-from batch_ims.run.stop import RunStop
-from batch_ims.run.target import Target
-from batch_ims.settings import RunSettings
-from batch_ims.stats import RunStats
-from batch_ims.transport.exchange import AttemptCount
 from batch_ims.values import as_text
+
+if TYPE_CHECKING:  # the network side is imported only by --diff (aiohttp: a tenth of a second)
+    from batch_ims.run.image import ImageStep
+    from batch_ims.run.target import Target
+    from batch_ims.settings import RunSettings
+    from batch_ims.transport.exchange import AttemptCount
 
 _SHOWN_INVALID = 50
 _SAMPLES = 3
@@ -147,6 +145,11 @@ def _read_ok(task: ImageTask) -> Outcome:
 
 async def read_states(tasks: list[ImageTask], settings: RunSettings, target: Target) -> list[Read]:
     """Current attributes of every image, through the run's dispatcher, in manifest order."""
+    from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
+    from batch_ims.run.session import open_session
+    from batch_ims.run.stop import RunStop
+    from batch_ims.stats import RunStats
+
     stop = RunStop(settings.stop_policy)
     async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
         reader = _Reader(connected.step)
