@@ -59,13 +59,12 @@ def _shown(value: str) -> str:
 
 
 def render_plan(manifest: Manifest, out: TextIO) -> None:
-    ops = sum(len(t.ops) for t in manifest.tasks)
     out.write(
         f"plan for {manifest.path} ({manifest.layout} layout): {manifest.row_count} rows, "
-        f"{len(manifest.tasks)} images to update ({ops} operations), "
+        f"{manifest.image_count} images to update ({manifest.op_count} operations), "
         f"{len(manifest.invalid)} invalid\n"
     )
-    table = op_table(manifest.tasks)
+    table = manifest.summary(_SAMPLES)  # from the validated columns: no task is built
     if table:
         width = max(len("attribute"), *(len(a) for a in table))
         out.write(
