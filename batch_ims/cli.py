@@ -360,7 +360,7 @@ def validate_job(job_file: Path) -> None:
         from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import output_paths
         from batch_ims.run.prepare import check_offline
-        from batch_ims.run.target import attribute_rules
+        from batch_ims.run.service_choice import attribute_rules
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format="auto")
@@ -434,7 +434,7 @@ def plan(
         from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import OutputPaths, check_paths
         from batch_ims.preview import run_diff, run_preview, write_invalid_report
-        from batch_ims.run.target import attribute_rules, resolve_target
+        from batch_ims.run.service_choice import attribute_rules
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format=log_format or "auto")
@@ -459,6 +459,8 @@ def plan(
         if report is not None:
             write_invalid_report(loaded, report)
         if diff:
+            from batch_ims.run.target import resolve_target
+
             target = resolve_target(settings, env)
             code = max(code, run_diff(loaded, settings, target, sys.stdout))
         return int(code)

@@ -13,21 +13,19 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
 from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
 from batch_ims.output.report import open_report
-from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
-from batch_ims.run.image import ImageStep
-from batch_ims.run.session import open_session
-from batch_ims.run.stop import RunStop
-from batch_ims.run.target import Target
-from batch_ims.settings import RunSettings
-from batch_ims.stats import RunStats
-from batch_ims.transport.exchange import AttemptCount
 from batch_ims.values import as_text
+
+if TYPE_CHECKING:  # the network side is imported only by --diff (aiohttp: a tenth of a second)
+    from batch_ims.run.image import ImageStep
+    from batch_ims.run.target import Target
+    from batch_ims.settings import RunSettings
+    from batch_ims.transport.exchange import AttemptCount
 
 _SHOWN_INVALID = 50
 _SAMPLES = 3
@@ -61,13 +59,12 @@ def _shown(value: str) -> str:
 
 
 def render_plan(manifest: Manifest, out: TextIO) -> None:
-    ops = sum(len(t.ops) for t in manifest.tasks)
     out.write(
         f"plan for {manifest.path} ({manifest.layout} layout): {manifest.row_count} rows, "
-        f"{len(manifest.tasks)} images to update ({ops} operations), "
+        f"{manifest.image_count} images to update ({manifest.op_count} operations), "
         f"{len(manifest.invalid)} invalid\n"
     )
-    table = op_table(manifest.tasks)
+    table = manifest.summary(_SAMPLES)  # from the validated columns: no task is built
     if table:
         width = max(len("attribute"), *(len(a) for a in table))
         out.write(
@@ -148,6 +145,11 @@ def _read_ok(task: ImageTask) -> Outcome:
 
 async def read_states(tasks: list[ImageTask], settings: RunSettings, target: Target) -> list[Read]:
     """Current attributes of every image, through the run's dispatcher, in manifest order."""
+    from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
+    from batch_ims.run.session import open_session
+    from batch_ims.run.stop import RunStop
+    from batch_ims.stats import RunStats
+
     stop = RunStop(settings.stop_policy)
     async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
         reader = _Reader(connected.step)

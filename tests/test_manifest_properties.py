@@ -29,6 +29,7 @@ from batch_ims.manifest.attributes import (
     remove_error,
 )
 from batch_ims.models import Op
+from batch_ims.preview import op_table
 
 IDS = [str(uuid.UUID(int=n * 0x1F2E3D4C5B6A79880123456789ABCDEF)) for n in range(1, 6)]
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -290,3 +291,49 @@ def test_wide_layout_screens_agree_with_the_exact_rules_and_account_for_rows(
         r for item in screened.invalid for r in item.rows
     ]
     assert sorted(seen) == list(range(2, len(rows) + 2))
+
+
+def _plan_of_tasks(
+    manifest: Manifest,
+) -> tuple[int, int, dict[str, tuple[dict[str, int], list[str]]]]:
+    table = op_table(manifest.tasks)
+    counted = {a: (dict(p.counts), p.samples) for a, p in table.items()}
+    return len(manifest.tasks), sum(len(t.ops) for t in manifest.tasks), counted
+
+
+def _plan_of_columns(
+    manifest: Manifest,
+) -> tuple[int, int, dict[str, tuple[dict[str, int], list[str]]]]:
+    summary = manifest.summary(3)
+    counted = {a: (dict(s.counts), list(s.samples)) for a, s in summary.items()}
+    return manifest.image_count, manifest.op_count, counted
+
+
+@SETTINGS
+@given(rows=ROWS)
+def test_plan_counts_and_samples_from_the_columns_match_the_tasks(
+    rows: list[tuple[str, str, str, str]],
+) -> None:
+    rows = plausible(rows)
+    if not rows:
+        return
+    with file_with("m.csv", write_csv(rows, "utf-8")) as path:
+        fresh = load_manifest(path)
+        built = load_manifest(path)
+    assert _plan_of_columns(fresh) == _plan_of_tasks(built)
+
+
+@SETTINGS
+@given(rows=WIDE_ROWS)
+def test_wide_plan_counts_and_samples_from_the_columns_match_the_tasks(
+    rows: list[tuple[str, ...]],
+) -> None:
+    rows = [r for r in rows if r[0] or "".join(r[1:]).strip()]
+    if not rows:
+        return
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows([WIDE_HEADER, *rows])
+    with file_with("w.csv", buffer.getvalue().encode("utf-8")) as path:
+        fresh = load_manifest(path)
+        built = load_manifest(path)
+    assert _plan_of_columns(fresh) == _plan_of_tasks(built)

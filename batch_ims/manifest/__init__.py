@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest.attributes import (
@@ -26,6 +27,9 @@ from batch_ims.manifest.attributes import (
 )
 from batch_ims.manifest.rules import IMS, AttributeRules, AttributeWarning
 from batch_ims.models import ImageTask, InvalidItem
+
+if TYPE_CHECKING:  # numpy is imported only when a manifest is read
+    from batch_ims.manifest.valid import AttributeSummary, ValidRows
 
 __all__ = [
     "BOOLEAN_ATTRIBUTES",
@@ -48,24 +52,43 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Manifest:
     """A validated manifest.
 
-    `tasks`: valid images in order of first appearance, ops in manifest order.
-    `invalid`: one item per image with at least one invalid row (not sent; all its rows and
-    errors listed, `ops` holding its valid rows' ops), plus one per row whose image_id is
-    not a UUID. `row_count`: data rows read (header excluded, blank rows skipped).
-    `warnings`: extension attributes that look like typos of a known attribute (empty
-    with `strict`, where their rows are in `invalid` instead).
+    `tasks`: valid images in order of first appearance, ops in manifest order; built from
+    `valid` (the valid rows in columns) the first time they are asked for, so that `plan`
+    never builds them. `invalid`: one item per image with at least one invalid row (not
+    sent; all its rows and errors listed, `ops` holding its valid rows' ops), plus one per
+    row whose image_id is not a UUID. `row_count`: data rows read (header excluded, blank
+    rows skipped). `warnings`: extension attributes that look like typos of a known
+    attribute (empty with `strict`, where their rows are in `invalid` instead).
     """
 
     path: str
     layout: Literal["long", "wide"]
-    tasks: list[ImageTask]
+    valid: ValidRows
     invalid: list[InvalidItem]
     row_count: int
     warnings: tuple[AttributeWarning, ...] = ()
+
+    @cached_property
+    def tasks(self) -> list[ImageTask]:
+        return self.valid.tasks()
+
+    @property
+    def image_count(self) -> int:
+        """len(tasks), without building them."""
+        return self.valid.image_count
+
+    @property
+    def op_count(self) -> int:
+        """The ops of all tasks, without building them."""
+        return self.valid.op_count
+
+    def summary(self, samples: int) -> dict[str, AttributeSummary]:
+        """Per attribute: ops per name, and its first `samples` distinct values in task order."""
+        return self.valid.summary(samples)
 
 
 def load_manifest(

@@ -20,7 +20,7 @@ from batch_ims.manifest.read import read_table
 from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.manifest.table import INDEX, Table, object_array
 from batch_ims.manifest.typos import find_typos, refuse_typos
-from batch_ims.manifest.validate import validate_entries
+from batch_ims.manifest.validate import validate_columns, validate_entries
 from batch_ims.models import ImageTask, InvalidItem
 
 log = structlog.get_logger()
@@ -50,13 +50,13 @@ def load(
         entries = refuse_typos(entries, typos)
     source = dict(table.source)
     del table
-    tasks, invalid = validate_entries(entries, rules)
+    valid, invalid = validate_columns(entries, rules)
     log.info(
         "manifest.read",
         path=path,
         layout=columns.layout,
         rows=len(entries.row_numbers),
-        images=len(tasks),
+        images=valid.image_count,
         invalid=len(invalid),
         typos=0 if strict else len(typos),
         seconds=round(time.perf_counter() - started, 3),
@@ -65,7 +65,7 @@ def load(
     return Manifest(
         path=path,
         layout=columns.layout,
-        tasks=tasks,
+        valid=valid,
         invalid=invalid,
         row_count=len(entries.row_numbers),
         warnings=() if strict else tuple(typos),

@@ -1,18 +1,17 @@
-"""Entries -> ImageTask / InvalidItem, column-wise so that a million rows stay cheap.
+"""Entries -> valid rows and InvalidItem, column-wise so that a million rows stay cheap.
 
 Each distinct image id, op and path text is parsed once; values are screened per
 (op, attribute) group with C-level passes (length, printable, trimmed); repeats of one
 attribute within an image are found by hashing. Only images that fail a screen go through
-the exact rules in `judge`, which produce every message; the others become tasks directly.
+the exact rules in `judge`, which produce every message; the others stay in columns
+(`valid.ValidRows`), from which tasks are built when a run asks for them.
 """
 
 from __future__ import annotations
 
-import gc
+import dataclasses
 import operator
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Final
@@ -27,12 +26,13 @@ from batch_ims.manifest.attributes import (
     parse_path,
     remove_error,
 )
-from batch_ims.manifest.group import build_many, factorize_strings, split_groups
+from batch_ims.manifest.group import factorize_strings
 from batch_ims.manifest.judge import check_entry, judge_bad_id, judge_image
 from batch_ims.manifest.layout import Entries
 from batch_ims.manifest.rules import IMS, AttributeRules
 from batch_ims.manifest.table import INDEX, BoolArray, IntArray, ObjArray, object_array
-from batch_ims.models import ImageTask, InvalidItem, Op, OpName, RowError
+from batch_ims.manifest.valid import Kind, ValidRows, gc_paused
+from batch_ims.models import ImageTask, InvalidItem, OpName, RowError
 
 _BLOCK: Final = 4096
 _UUID_CHARS: Final = str.maketrans("", "", "0123456789abcdef-\n")
@@ -51,25 +51,27 @@ def validate_entries(
     entries: Entries, rules: AttributeRules = IMS
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     """Tasks in order of first appearance; invalid items in order of their first row."""
-    with _gc_paused():
+    valid, invalid = validate_columns(entries, rules)
+    return valid.tasks(), invalid
+
+
+def validate_columns(
+    entries: Entries, rules: AttributeRules = IMS
+) -> tuple[ValidRows, list[InvalidItem]]:
+    """The valid rows in columns (tasks built on demand); invalid items by their first row."""
+    with gc_paused():
         images = resolve_images(entries.row_ids)
         entry_image = images.row_image if entries.one_per_row else images.row_image[entries.row]
-        entry_ops, suspect = _screen(entries, rules)
+        screened, suspect = _screen(entries, rules)
         slow = _images_needing_a_look(entries, images, entry_image, suspect)
         del suspect
         needs_look = _entries_needing_a_look(entry_image, slow)
-        grouped = _group_fast_ops(entry_image, needs_look, entry_ops, len(images.ids))
-        del entry_ops  # the ops now live in their tuples; free the rest before more objects
-        tasks = _build_tasks(entries, grouped, images.ids)
-        present = grouped.present
-        del grouped
+        valid = _fast_rows(entries, entry_image, needs_look, screened, images.ids)
+        del screened
         if not needs_look.any() and not entries.problems:
-            return tasks, []
-        slots: list[ImageTask | None] = [None] * len(images.ids)
-        for index, task in zip(present.tolist(), tasks, strict=True):
-            slots[index] = task
-        invalid = _judge_slow(entries, images, entry_image, needs_look, slots, rules)
-        return [t for t in slots if t is not None], invalid
+            return valid, []
+        judged, invalid = _judge_slow(entries, images, entry_image, needs_look, rules)
+        return dataclasses.replace(valid, judged=judged), invalid
 
 
 def resolve_images(raw_ids: ObjArray) -> Images:
@@ -115,10 +117,21 @@ def _all_canonical(block: list[str]) -> bool:
     )
 
 
-def _screen(entries: Entries, rules: AttributeRules) -> tuple[ObjArray, BoolArray]:
-    """Per entry: its op if it passed every screen (else None), and whether it needs a look."""
+@dataclass(frozen=True, slots=True)
+class _Screened:
+    """Per entry: its kind of change (-1: not screened) and the value to send."""
+
+    kind: IntArray
+    kinds: tuple[Kind, ...]
+    sent: ObjArray
+
+
+def _screen(entries: Entries, rules: AttributeRules) -> tuple[_Screened, BoolArray]:
+    """Per entry: its kind and value to send, and whether it needs a look (failed a screen)."""
     n = len(entries.row)
-    made: ObjArray = np.empty(n, dtype=object)
+    sent: ObjArray = np.empty(n, dtype=object)
+    kind = np.full(n, -1, dtype=INDEX)
+    kinds: dict[tuple[OpName, str], int] = {}
     suspect = np.zeros(n, dtype=bool)
     op_names = [parse_op(text) for text in entries.op_texts]
     width = max(len(entries.path_texts), 1)
@@ -131,27 +144,31 @@ def _screen(entries: Entries, rules: AttributeRules) -> tuple[ObjArray, BoolArra
         attribute = parse_path(entries.path_texts[code % width])
         if op is None or attribute_error(attribute, rules) is not None:
             suspect[block] = True
-        elif op == "remove":
+            continue
+        if op == "remove":
             suspect[block] = remove_error(attribute, rules) is not None
-            made[block] = Op("remove", "/" + attribute)
         elif entries.values is None:
             suspect[block] = True
+            continue
         else:
-            ops, bad = _screen_values(op, attribute, entries.values[block].tolist(), rules)
-            made[block] = ops
+            values, bad = _screen_values(attribute, entries.values[block].tolist(), rules)
+            sent[block] = values
             suspect[block] = bad
-    return made, suspect
+        kind[block] = kinds.setdefault((op, attribute), len(kinds))
+    listed = tuple(Kind(op, attribute, attribute in rules.coded) for op, attribute in kinds)
+    return _Screened(kind, listed, sent), suspect
 
 
 def _screen_values(
-    op: OpName, attribute: str, values: list[str], rules: AttributeRules
+    attribute: str, values: list[str], rules: AttributeRules
 ) -> tuple[ObjArray, BoolArray]:
-    n, path = len(values), "/" + attribute
-    if attribute in rules.coded:  # few distinct values: check each once, share the Op objects
-        distinct: dict[str, Op | None] = {}
+    """The values to send, and which fail a screen."""
+    n = len(values)
+    if attribute in rules.coded:  # few distinct values: check each once
+        distinct: dict[str, str | None] = {}
         for value in dict.fromkeys(values):
-            sent, problem = check_value(attribute, value, rules)
-            distinct[value] = None if problem else Op(op, path, sent)
+            normal, problem = check_value(attribute, value, rules)
+            distinct[value] = None if problem else normal
         found = list(map(distinct.__getitem__, values))
         if None not in distinct.values():
             return object_array(found), np.zeros(n, dtype=bool)
@@ -165,7 +182,7 @@ def _screen_values(
         if attribute == "name":
             bad |= lengths == 0
             bad |= np.fromiter(map(operator.is_not, values, map(str.strip, values)), bool, n)
-    return object_array(build_many(Op, n, op=op, path=path, value=values)), bad
+    return object_array(values), bad
 
 
 def _images_needing_a_look(
@@ -205,19 +222,14 @@ def _repeated_images(entries: Entries, entry_image: IntArray) -> IntArray:
     return np.unique(entry_image[mask][repeated])
 
 
-@dataclass(frozen=True, slots=True)
-class _Grouped:
-    """Entries of the images that passed every screen, grouped by image in manifest order."""
-
-    order: IntArray | slice  # entry indexes; a slice when the manifest is already grouped
-    image: IntArray  # their image indexes
-    present: IntArray  # the images, ascending
-    op_tuples: list[tuple[Op, ...]]  # one per present image
-
-
-def _group_fast_ops(
-    entry_image: IntArray, needs_look: BoolArray, made: ObjArray, images: int
-) -> _Grouped:
+def _fast_rows(
+    entries: Entries,
+    entry_image: IntArray,
+    needs_look: BoolArray,
+    screened: _Screened,
+    ids: list[str],
+) -> ValidRows:
+    """The entries of the images that passed every screen, grouped by image in manifest order."""
     order: IntArray | slice
     if needs_look.any():
         fast = np.flatnonzero(~needs_look)
@@ -226,27 +238,16 @@ def _group_fast_ops(
         order = slice(None)  # rows of each image adjacent, images in order: nothing to move
     else:
         order = np.argsort(entry_image, kind="stable")
-    image = entry_image[order]
-    counts = np.bincount(image, minlength=images)
-    present = np.flatnonzero(counts)
-    return _Grouped(order, image, present, split_groups(made[order], counts[present]))
-
-
-def _build_tasks(entries: Entries, grouped: _Grouped, ids: list[str]) -> list[ImageTask]:
-    """One task per present image, without a Python step per entry."""
-    image = grouped.image
-    order = grouped.order
     rows = entries.row_numbers[order if entries.one_per_row else entries.row[order]]
-    if entries.layout == "wide":  # several cells of one row: list the row once
-        first = np.ones(len(rows), dtype=bool)
-        first[1:] = (image[1:] != image[:-1]) | (rows[1:] != rows[:-1])
-        image, rows = image[first], rows[first]
-    counts = np.bincount(image, minlength=len(ids))
-    row_tuples = split_groups(rows, counts[grouped.present])
-    del rows
-    present = grouped.present
-    names = ids if len(present) == len(ids) else [ids[i] for i in present.tolist()]
-    return build_many(ImageTask, len(names), image_id=names, ops=grouped.op_tuples, rows=row_tuples)
+    return ValidRows(
+        ids=ids,
+        image=entry_image[order],
+        kind=screened.kind[order],
+        sent=screened.sent[order],
+        rows=rows,
+        kinds=screened.kinds,
+        wide=entries.layout == "wide",
+    )
 
 
 def _judge_slow(
@@ -254,10 +255,10 @@ def _judge_slow(
     images: Images,
     entry_image: IntArray,
     needs_look: BoolArray,
-    slots: list[ImageTask | None],
     rules: AttributeRules,
-) -> list[InvalidItem]:
-    """Exact rules for the images that need them, and for rows whose id is not a UUID."""
+) -> tuple[dict[int, ImageTask], list[InvalidItem]]:
+    """Exact rules for the images that need them, and for rows whose id is not a UUID:
+    the images found valid after all (merged repeats), and the invalid items."""
     by_image: dict[int, list[int]] = {}
     by_bad_row: dict[int, list[int]] = {}
     for index in np.flatnonzero(needs_look).tolist():
@@ -274,13 +275,14 @@ def _judge_slow(
             image_rows.setdefault(image, []).append(row)
         else:
             by_bad_row.setdefault(row, [])
+    judged: dict[int, ImageTask] = {}
     invalid: list[InvalidItem] = []
     for image in sorted(by_image.keys() | image_rows.keys()):
         checked = [check_entry(entries, i, rules) for i in by_image.get(image, [])]
         extra = [e for row in image_rows.get(image, []) for e in row_errors[row]]
         result = judge_image(images.ids[image], checked, extra)
         if isinstance(result, ImageTask):
-            slots[image] = result
+            judged[image] = result
         else:
             invalid.append(result)
     for row, indexes in by_bad_row.items():
@@ -289,7 +291,7 @@ def _judge_slow(
         raw = str(entries.row_ids[row])
         invalid.append(judge_bad_id(raw, number, checked, row_errors.get(row, [])))
     invalid.sort(key=lambda item: item.rows[0])
-    return invalid
+    return judged, invalid
 
 
 def _row_errors(entries: Entries) -> dict[int, list[RowError]]:
@@ -297,22 +299,3 @@ def _row_errors(entries: Entries) -> dict[int, list[RowError]]:
         row: [RowError(int(entries.row_numbers[row]), *problem) for problem in problems]
         for row, problems in entries.problems.items()
     }
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Create millions of acyclic records without the cycle collector, then freeze them.
-
-    Collecting while they are created is pure cost, and so is every later pass over them
-    (a few tenths of a second per pass at a million rows): after `gc.freeze()` the collector
-    ignores them for good, while reference counting still frees them. Cyclic garbage that
-    happens to exist at that moment is frozen too: a one-off few kilobytes.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()

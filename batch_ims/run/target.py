@@ -15,13 +15,15 @@ from yarl import URL
 
 from batch_ims.auth import Authenticator, AuthFailedError, resolve_authenticator
 from batch_ims.errors import UsageError
-from batch_ims.manifest.rules import IMS, AttributeRules
+from batch_ims.run.service_choice import attribute_rules, cloud_name
 from batch_ims.services.base import ImageService
 from batch_ims.services.ims import ImsService, resolve_endpoint
 from batch_ims.settings import RunSettings
 from batch_ims.transport.endpoint import check_endpoint
 
 _GLANCE = "https://image.example.com:9292"
+
+__all__ = ["Target", "attribute_rules", "cloud_name", "resolve_target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,24 +32,6 @@ class Target:
 
     auth: Authenticator
     locate: Callable[[], tuple[URL, ImageService]]
-
-
-def cloud_name(settings: RunSettings, env: Mapping[str, str]) -> str | None:
-    """`--cloud`, else `OS_CLOUD` unless an IMS option (endpoint, region, profile) was given."""
-    if settings.cloud:
-        return settings.cloud
-    if settings.endpoint is None and settings.region is None and settings.profile is None:
-        return env.get("OS_CLOUD") or None
-    return None
-
-
-def attribute_rules(settings: RunSettings, env: Mapping[str, str]) -> AttributeRules:
-    """The validation rules of the service the run talks to (Glance's from its schema)."""
-    if cloud_name(settings, env) is None:
-        return IMS
-    from batch_ims.services.glance_rules import bundled_rules
-
-    return bundled_rules()
 
 
 def resolve_target(settings: RunSettings, env: Mapping[str, str]) -> Target:
