@@ -38,10 +38,11 @@ from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send
 from batch_ims.run.image import ImageStep
 from batch_ims.run.prepare import Prepared, check_offline, load, prepare
 from batch_ims.run.recheck import recheck
+from batch_ims.run.service_choice import attribute_rules
 from batch_ims.run.session import open_session
 from batch_ims.run.signals import Signals
 from batch_ims.run.stop import RunStop, StopReason
-from batch_ims.run.target import Target, attribute_rules, resolve_target
+from batch_ims.run.target import Target, resolve_target
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 

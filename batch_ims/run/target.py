@@ -15,7 +15,7 @@ from yarl import URL
 
 from batch_ims.auth import Authenticator, AuthFailedError, resolve_authenticator
 from batch_ims.errors import UsageError
-from batch_ims.run.service_choice import attribute_rules, cloud_name
+from batch_ims.run.service_choice import cloud_name
 from batch_ims.services.base import ImageService
 from batch_ims.services.ims import ImsService, resolve_endpoint
 from batch_ims.settings import RunSettings
@@ -23,7 +23,7 @@ from batch_ims.transport.endpoint import check_endpoint
 
 _GLANCE = "https://image.example.com:9292"
 
-__all__ = ["Target", "attribute_rules", "cloud_name", "resolve_target"]
+__all__ = ["Target", "resolve_target"]
 
 
 @dataclass(frozen=True, slots=True)
