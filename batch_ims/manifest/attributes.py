@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from batch_ims.manifest.rules import IMS, AttributeRules
+from batch_ims.manifest.rules import IMS, AttributeRules, is_uuid
 from batch_ims.models import OpName
 
 READ_ONLY_ATTRIBUTES: Final = IMS.read_only
@@ -38,7 +38,6 @@ MAX_INTEGER: Final = IMS.max_integer
 REMOVE_CELL: Final = "<remove>"  # the wide layout's marker for `remove`
 OP_NAMES: Final[tuple[OpName, ...]] = ("add", "replace", "remove")
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTROL_OR_TAB = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -48,7 +47,7 @@ _UUID_HINT = "a UUID: 8-4-4-4-12 hexadecimal digits, e.g. 3f1c2a9e-5b7d-4c1e-9a2
 def normalize_image_id(raw: str) -> str | None:
     """The canonical (lower-case, trimmed) form of an image id, or None if it is not a UUID."""
     text = raw.strip().lower()
-    return text if _UUID.fullmatch(text) else None
+    return text if is_uuid(text) else None
 
 
 def image_id_error(raw: str) -> str:
@@ -126,7 +125,7 @@ def check_value(name: str, value: str, rules: AttributeRules = IMS) -> tuple[str
         return value, f"{name} must be one of: {', '.join(choices)}"
     if name in rules.zero_or_uuid:
         text = value.strip().lower()
-        if text == "0" or _UUID.fullmatch(text):
+        if text == "0" or is_uuid(text):
             return text, None
         return value, f"{name} must be 0 (the default project) or " + _UUID_HINT
     return value, _text_error(name, value, rules)

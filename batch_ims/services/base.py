@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Protocol
 
-from batch_ims.manifest.rules import AttributeRules
+from batch_ims.manifest.rules import AttributeRules, is_uuid
 from batch_ims.models import Op
 from batch_ims.transport.apierror import ApiError
 from batch_ims.transport.client import Request
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
 
 def check_image_id(image_id: str) -> str:
     """The id, checked again before it reaches a URL: a canonical lowercase UUID."""
-    if not _UUID.match(image_id):
+    if not is_uuid(image_id):
         raise ValueError("image id is not a canonical lowercase UUID")
     return image_id
 
