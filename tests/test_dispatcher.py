@@ -7,6 +7,8 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 
+import pytest
+
 from batch_ims.models import Finished, ImageTask, Op, Outcome, Status
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
 from batch_ims.run.stop import RunStop, StopReason
@@ -292,12 +294,20 @@ async def test_a_run_stopped_before_it_starts_sends_nothing_and_aborts_every_tas
     }
 
 
-async def test_task_cancelled_in_flight_after_its_patch_went_out_reports_its_attempts() -> None:
+@pytest.mark.parametrize(
+    ("sent", "note"),
+    [
+        (2, "cancelled in flight: the change may or may not have been applied"),  # 503, retry
+        (0, "cancelled in flight before its PATCH was sent"),  # e.g. waiting for a slot
+    ],
+)
+async def test_task_cancelled_in_flight_reports_the_attempts_that_went_out(
+    sent: int, note: str
+) -> None:
     in_flight = asyncio.Event()
 
     async def send(task: ImageTask, count: AttemptCount) -> Finished:
-        count.sent += 1  # a first attempt, answered 503 ...
-        count.sent += 1  # ... and a retry whose answer never comes
+        count.sent += sent
         in_flight.set()
         await asyncio.Event().wait()
         return _finished(task)
@@ -311,31 +321,7 @@ async def test_task_cancelled_in_flight_after_its_patch_went_out_reports_its_att
     async with asyncio.timeout(1.0):
         await job
 
-    assert [(o.status, o.attempts, o.note) for o in run.outcomes] == [
-        (Status.ABORTED, 2, "cancelled in flight: the change may or may not have been applied")
-    ]
-
-
-async def test_task_cancelled_before_any_patch_went_out_says_it_was_not_sent() -> None:
-    in_flight = asyncio.Event()
-
-    async def send(task: ImageTask, count: AttemptCount) -> Finished:
-        in_flight.set()
-        await asyncio.Event().wait()  # e.g. still waiting for a pacing slot
-        return _finished(task)
-
-    run = _Run(send, concurrency=1, grace_s=60.0)
-    job = asyncio.create_task(run.run(_tasks(1)))
-    await in_flight.wait()
-
-    run.stop()
-    run.dispatcher.cancel_in_flight()
-    async with asyncio.timeout(1.0):
-        await job
-
-    assert [(o.status, o.attempts, o.note) for o in run.outcomes] == [
-        (Status.ABORTED, 0, "cancelled in flight before its PATCH was sent")
-    ]
+    assert [(o.status, o.attempts, o.note) for o in run.outcomes] == [(Status.ABORTED, sent, note)]
 
 
 async def test_exception_in_send_after_attempts_went_out_reports_those_attempts() -> None:
