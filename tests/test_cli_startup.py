@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from batch_ims.cli import cli
+from batch_ims.emulator.images import generated_image_id
+from tests.e2e.harness import aksk_env, emulator, read_report, write_csv
 
 _HEAVY = ("batch_ims.emulator", "aiohttp.web", "pandas", "numpy")
 _PROBE = """
@@ -33,3 +36,46 @@ def test_a_lazy_command_is_listed_with_the_first_line_of_its_own_help() -> None:
     own = (emulator_command().help or "").strip().splitlines()[0]
 
     assert cli.lazy_help("emulator") == own  # type: ignore[attr-defined]
+
+
+_RUN_PROBE = """
+import atexit, runpy, sys
+HEAVY = ("batch_ims.emulator", "aiohttp.web", "prometheus_client")
+def shown():
+    loaded = sorted(m for m in sys.modules if m.startswith(HEAVY))
+    sys.__stdout__.write("LOADED:" + ",".join(loaded) + "\\n")
+atexit.register(shown)
+sys.argv = ["batch-ims", *sys.argv[1:]]
+runpy.run_module("batch_ims", run_name="__main__")
+"""
+
+
+def test_a_run_without_metrics_loads_neither_the_emulator_nor_aiohttp_web_nor_prometheus(
+    tmp_path: Path,
+) -> None:
+    image = generated_image_id(0)
+    manifest = write_csv(tmp_path / "m.csv", [["image_id", "name"], [image, "renamed"]])
+    report = ["--report", str(tmp_path / "report.csv")]
+    with emulator(images=1) as running:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _RUN_PROBE,
+                "run",
+                str(manifest),
+                "--endpoint",
+                running.url,
+                *report,
+            ],
+            env=aksk_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert result.returncode == 0, result.stderr
+    assert read_report(tmp_path / "report.csv")[0]["status"] == "succeeded"
+    loaded = [line for line in result.stdout.splitlines() if line.startswith("LOADED:")]
+    assert loaded == ["LOADED:"]

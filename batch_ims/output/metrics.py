@@ -30,15 +30,17 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
-from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
-from prometheus_client.exposition import default_handler
-from prometheus_client.parser import text_string_to_metric_families
 
 from batch_ims.errors import UsageError
 from batch_ims.models import Status
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from batch_ims.output.summary import Summary
+
+# prometheus_client is imported by the functions that write or push: a run without
+# --metrics-file or --pushgateway does not load it.
 
 PREFIX = "batch_ims_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
@@ -126,6 +128,8 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
     The success time is this run's end when it exited 0, else `last_success` (an earlier
     run's); when neither is known the metric is left out rather than set to a made-up time.
     """
+    from prometheus_client import CollectorRegistry, Gauge
+
     registry = CollectorRegistry(auto_describe=True)
     base = metrics.labels()
     names = list(base)
@@ -176,6 +180,8 @@ def read_last_success(path: Path, *, job: str, shard: str | None = None) -> floa
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -195,6 +201,8 @@ def write_textfile(path: Path, metrics: RunMetrics) -> bool:
 
     Returns False, with a `metrics.write_failed` event, when it cannot be written.
     """
+    from prometheus_client import write_to_textfile
+
     previous = read_last_success(path, job=metrics.job, shard=metrics.shard)
     registry = build_registry(metrics, last_success=previous)
     try:
@@ -211,14 +219,18 @@ def push(
     metrics: RunMetrics,
     *,
     timeout: float = PUSH_TIMEOUT_S,
-    handler: PushHandler = default_handler,
+    handler: PushHandler | None = None,
 ) -> bool:
     """Push to a Pushgateway, grouped by job (and shard).
 
     Uses POST (`pushadd_to_gateway`): only the metrics sent replace those of the group, so a
     failed run leaves the last success time of an earlier run in place. A gateway that
     cannot be reached, or refuses, gives a `metrics.push_failed` warning and False.
+    `handler`: prometheus_client's HTTP handler (its default_handler when None).
     """
+    from prometheus_client import pushadd_to_gateway
+    from prometheus_client.exposition import default_handler
+
     registry = build_registry(metrics)
     grouping = metrics.labels()
     job = grouping.pop("job")
@@ -229,7 +241,7 @@ def push(
             registry=registry,
             grouping_key=grouping,
             timeout=timeout,
-            handler=handler,
+            handler=default_handler if handler is None else handler,
         )
     except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
         _log.warning("metrics.push_failed", gateway=_shown(gateway), job=job, error=str(exc))

@@ -29,7 +29,7 @@ from batch_ims.transport.client import (
     HttpResult,
     TransportError,
     make_session,
-    make_ssl_context,
+    tls_setting,
 )
 from batch_ims.transport.exchange import Exchanger
 from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
@@ -85,9 +85,9 @@ async def open_session(
     """
     auth = target.auth
     ca_bundle = str(settings.ca_bundle) if settings.ca_bundle else None
-    ssl_context = make_ssl_context(ca_bundle=ca_bundle, insecure=settings.insecure)
+    tls = tls_setting(ca_bundle=ca_bundle, insecure=settings.insecure)
     async with make_session(
-        concurrency=settings.concurrency, ssl_context=ssl_context, timeout_s=settings.timeout
+        concurrency=settings.concurrency, tls=tls, timeout_s=settings.timeout
     ) as session:
         await _prepare_unless_stopped(auth, session, stop)
         endpoint, service = target.locate() if not stop.stopping else _nowhere(target)

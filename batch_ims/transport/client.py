@@ -57,11 +57,21 @@ def make_ssl_context(*, ca_bundle: str | None, insecure: bool) -> ssl.SSLContext
     return context
 
 
+def tls_setting(*, ca_bundle: str | None, insecure: bool) -> ssl.SSLContext | bool:
+    """What the connector verifies: a context of its own only for a CA bundle; otherwise
+    aiohttp's shared contexts (True: the system's CAs and host names checked, as
+    `ssl.create_default_context()` does; False: nothing checked), which aiohttp builds once
+    at import, so a run does not load the system's CA store a second time."""
+    if ca_bundle is not None:
+        return make_ssl_context(ca_bundle=ca_bundle, insecure=insecure)
+    return not insecure
+
+
 def make_session(
-    *, concurrency: int, ssl_context: ssl.SSLContext, timeout_s: float
+    *, concurrency: int, tls: ssl.SSLContext | bool, timeout_s: float
 ) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
-        limit=concurrency, limit_per_host=concurrency, ssl=ssl_context, ttl_dns_cache=300
+        limit=concurrency, limit_per_host=concurrency, ssl=tls, ttl_dns_cache=300
     )
     return aiohttp.ClientSession(
         connector=connector,
