@@ -50,7 +50,12 @@ def ops_json(ops: tuple[Op, ...]) -> str:
 @lru_cache(maxsize=4096)
 def ops_digest(ops: tuple[Op, ...]) -> str:
     """A stable digest of an image's ops, used by the journal to recognise a repeat."""
-    return hashlib.sha256(ops_json(ops).encode("utf-8")).hexdigest()[:16]
+    return text_digest(ops_json(ops))
+
+
+def text_digest(text: str) -> str:
+    """`ops_digest` of the ops whose `ops_json` is `text`."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,17 @@ class Outcome:
     holds: bool = False  # the image is known to hold the manifest's values (journal: done)
     task_digest: str = ""  # digest of the manifest's ops when `ops` were reduced before sending
     extra: dict[str, str] = field(default_factory=dict)
+    ops_text: str = ""  # `ops_json(ops)` when it was made already (the body's text), else ""
+
+    def ops_shown(self) -> str:
+        """The ops as compact JSON: the report's `ops` cell."""
+        return self.ops_text or ops_json(self.ops)
+
+    def digest(self) -> str:
+        """The journal's digest: that of the manifest's ops for this image."""
+        if self.task_digest:
+            return self.task_digest
+        return text_digest(self.ops_text) if self.ops_text else ops_digest(self.ops)
 
 
 _second_text: tuple[int, str] = (-1, "")
@@ -142,11 +158,13 @@ def sent(
     note: str = "",
     holds: bool = False,
     ops: tuple[Op, ...] | None = None,
+    ops_text: str = "",
 ) -> Outcome:
     """The outcome of an image whose requests were sent: `attempts` PATCHes really went out.
 
     `ops` are the ones sent when fewer than the manifest's (the journal then keeps the
-    manifest's digest, so that --resume recognises the image).
+    manifest's digest, so that --resume recognises the image); `ops_text` is their
+    `ops_json`, when the caller made it already.
     """
     reduced = ops is not None and ops != task.ops
     return Outcome(
@@ -164,6 +182,7 @@ def sent(
         note=note,
         holds=holds,
         task_digest=ops_digest(task.ops) if reduced else "",
+        ops_text=ops_text,
     )
 
 

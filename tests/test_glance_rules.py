@@ -7,7 +7,7 @@ from pathlib import Path
 from yarl import URL
 
 from batch_ims.manifest import load_manifest
-from batch_ims.models import Op
+from batch_ims.models import Op, ops_json
 from batch_ims.services.glance import GlanceService
 from batch_ims.services.glance_rules import bundled_rules, rules_from_schema
 from tests.e2e.harness import write_csv
@@ -53,14 +53,13 @@ def test_a_manifest_is_validated_with_glances_rules(tmp_path: Path) -> None:
 
 def test_integers_and_booleans_are_sent_typed_and_extra_properties_as_text() -> None:
 
-    body = GlanceService(URL("http://127.0.0.1:9292")).body(
-        (
-            Op("replace", "/min_ram", "2048"),
-            Op("replace", "/protected", "true"),
-            Op("add", "/hw_qemu_guest_agent", "yes"),
-            Op("remove", "/owner_team"),
-        )
+    ops = (
+        Op("replace", "/min_ram", "2048"),
+        Op("replace", "/protected", "true"),
+        Op("add", "/hw_qemu_guest_agent", "yes"),
+        Op("remove", "/owner_team"),
     )
+    body = GlanceService(URL("http://127.0.0.1:9292")).body(ops, ops_json(ops))
 
     assert body == (
         b'[{"op":"replace","path":"/min_ram","value":2048},'

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batch_ims.errors import LockedError
-from batch_ims.models import Op, Outcome, Status, ops_digest
+from batch_ims.models import ImageTask, Op, Outcome, Status, ops_digest, ops_json, sent
 from batch_ims.output.journal import Journal, read_succeeded
 
 OPS = (Op("replace", "/name", "web-01"),)
@@ -285,3 +285,38 @@ def test_a_line_is_exactly_what_json_dumps_gives_for_its_fields(
         },
     ]
     assert lines == [json.dumps(line, ensure_ascii=False) for line in expected]
+
+
+def test_the_digest_of_an_outcome_carrying_its_body_text_is_the_digest_of_its_ops() -> None:
+    task = ImageTask("7f0c6d1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", OPS + OTHER_OPS, (2, 3))
+    text = ops_json(task.ops)
+    carried = sent(
+        task,
+        Status.SUCCEEDED,
+        http_status=200,
+        attempts=1,
+        request_id="",
+        duration_ms=1,
+        ops_text=text,
+    )
+    bare = sent(task, Status.SUCCEEDED, http_status=200, attempts=1, request_id="", duration_ms=1)
+
+    assert carried.digest() == bare.digest() == ops_digest(task.ops)
+    assert carried.ops_shown() == bare.ops_shown() == text
+
+
+def test_an_outcome_of_fewer_ops_than_the_manifests_keeps_the_manifests_digest() -> None:
+    task = ImageTask("7f0c6d1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", OPS + OTHER_OPS, (2, 3))
+    reduced = sent(
+        task,
+        Status.SUCCEEDED,
+        http_status=200,
+        attempts=1,
+        request_id="",
+        duration_ms=1,
+        ops=OTHER_OPS,
+        ops_text=ops_json(OTHER_OPS),
+    )
+
+    assert reduced.digest() == ops_digest(task.ops) != ops_digest(OTHER_OPS)
+    assert reduced.ops_shown() == ops_json(OTHER_OPS)

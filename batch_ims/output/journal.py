@@ -23,7 +23,7 @@ from typing import IO
 
 from batch_ims.errors import LockedError
 from batch_ims.logsetup import redact_text
-from batch_ims.models import Outcome, Status, ops_digest
+from batch_ims.models import Outcome, Status
 from batch_ims.output.files import open_live
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -70,7 +70,7 @@ class Journal:
         http_status = outcome.http_status
         line = (  # what json.dumps would give, built from texts at hand
             f'{{"image_id": {_encode(redact_text(outcome.image_id))}, '
-            f'"digest": "{outcome.task_digest or ops_digest(outcome.ops)}", '
+            f'"digest": "{outcome.digest()}", '
             f'"status": "{status.value}", "holds": {"true" if holds else "false"}, '
             f'"http_status": {"null" if http_status is None else http_status}, '
             f'"at": "{outcome.finished_at}"}}\n'

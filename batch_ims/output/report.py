@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol
 
 from batch_ims.errors import UsageError
 from batch_ims.logsetup import redact_data, redact_text
-from batch_ims.models import Outcome, ops_json
+from batch_ims.models import Outcome
 from batch_ims.output.files import OutputFile, write_error
 
 COLUMNS = (
@@ -61,7 +61,7 @@ def report_row(outcome: Outcome) -> dict[str, Any]:
         "error_message": outcome.error_message,
         "attempts": outcome.attempts,
         "rows": ";".join(str(r) for r in outcome.rows),
-        "ops": ops_json(outcome.ops),
+        "ops": outcome.ops_shown(),
         "request_id": outcome.request_id,
         "duration_ms": outcome.duration_ms,
         "finished_at": outcome.finished_at,
@@ -74,7 +74,7 @@ def _spooled(outcome: Outcome) -> dict[str, Any]:
     row = report_row(outcome)
     row["ops"] = [op.as_json() for op in outcome.ops]
     row["rows"] = list(outcome.rows)
-    spooled: dict[str, Any] = redact_data({"row": row, "ops_text": ops_json(outcome.ops)})
+    spooled: dict[str, Any] = redact_data({"row": row, "ops_text": outcome.ops_shown()})
     return spooled
 
 
@@ -109,7 +109,7 @@ def _csv_cells(outcome: Outcome) -> list[str]:
         neutralise(redact_text(outcome.error_message)),
         str(outcome.attempts),
         ";".join(map(str, outcome.rows)),
-        neutralise(redact_text(ops_json(outcome.ops))),
+        neutralise(redact_text(outcome.ops_shown())),
         neutralise(redact_text(outcome.request_id)),
         str(outcome.duration_ms),
         redact_text(outcome.finished_at),

@@ -34,8 +34,11 @@ class ImageService(Protocol):
         """The request that applies a JSON Patch body to one image."""
         ...
 
-    def body(self, ops: tuple[Op, ...]) -> bytes:
-        """The JSON Patch body for `ops`, values typed as the service expects them."""
+    def body(self, ops: tuple[Op, ...], text: str) -> bytes:
+        """The JSON Patch body for `ops`, values typed as the service expects them.
+
+        `text` is `ops_json(ops)` (every value as text), made once per image for the
+        report and the journal: a service that takes values as text sends it as it is."""
         ...
 
     def read(self, image_id: str) -> Request:

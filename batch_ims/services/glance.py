@@ -52,8 +52,9 @@ class GlanceService:
     def patch(self, image_id: str) -> Request:
         return Request("PATCH", self._url(image_id), _PATCH_HEADERS)
 
-    def body(self, ops: tuple[Op, ...]) -> bytes:
-        """Glance checks types against its schema: integers and booleans are sent as such."""
+    def body(self, ops: tuple[Op, ...], text: str) -> bytes:
+        """Glance checks types against its schema: integers and booleans are sent as such
+        (so `text`, every value as text, is not the body)."""
         return _ENCODER.encode([self._op_json(op) for op in ops]).encode("utf-8")
 
     def _op_json(self, op: Op) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from yarl import URL
 from batch_ims.auth.hints import is_auth_failure
 from batch_ims.errors import UsageError
 from batch_ims.manifest.rules import AttributeRules
-from batch_ims.models import Op, ops_json
+from batch_ims.models import Op
 from batch_ims.services.base import check_image_id
 from batch_ims.services.huawei_errors import parse_error
 from batch_ims.transport.apierror import ApiError
@@ -62,9 +62,10 @@ class ImsService:
         url = URL(self._prefix + check_image_id(image_id), encoded=True)
         return Request("PATCH", url, _HEADERS)
 
-    def body(self, ops: tuple[Op, ...]) -> bytes:
-        """IMS takes every value as text (`"min_ram": "2048"`, `"__support_kvm": "true"`)."""
-        return ops_json(ops).encode("utf-8")
+    def body(self, ops: tuple[Op, ...], text: str) -> bytes:
+        """IMS takes every value as text (`"min_ram": "2048"`, `"__support_kvm": "true"`):
+        the body is `text`, `ops_json(ops)`."""
+        return text.encode("utf-8")
 
     def read(self, image_id: str) -> Request:
         url = self._images.with_query({"id": check_image_id(image_id)})
