@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -287,36 +288,26 @@ def test_a_line_is_exactly_what_json_dumps_gives_for_its_fields(
     assert lines == [json.dumps(line, ensure_ascii=False) for line in expected]
 
 
-def test_the_digest_of_an_outcome_carrying_its_body_text_is_the_digest_of_its_ops() -> None:
-    task = ImageTask("7f0c6d1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", OPS + OTHER_OPS, (2, 3))
-    text = ops_json(task.ops)
-    carried = sent(
-        task,
-        Status.SUCCEEDED,
-        http_status=200,
-        attempts=1,
-        request_id="",
-        duration_ms=1,
-        ops_text=text,
-    )
-    bare = sent(task, Status.SUCCEEDED, http_status=200, attempts=1, request_id="", duration_ms=1)
+TWO_OPS_TASK = ImageTask("7f0c6d1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", OPS + OTHER_OPS, (2, 3))
 
-    assert carried.digest() == bare.digest() == ops_digest(task.ops)
+
+def _succeeded(task: ImageTask, **given: Any) -> Outcome:
+    return sent(
+        task, Status.SUCCEEDED, http_status=200, attempts=1, request_id="", duration_ms=1, **given
+    )
+
+
+def test_the_digest_of_an_outcome_carrying_its_body_text_is_the_digest_of_its_ops() -> None:
+    text = ops_json(TWO_OPS_TASK.ops)
+    carried = _succeeded(TWO_OPS_TASK, ops_text=text)
+    bare = _succeeded(TWO_OPS_TASK)
+
+    assert carried.digest() == bare.digest() == ops_digest(TWO_OPS_TASK.ops)
     assert carried.ops_shown() == bare.ops_shown() == text
 
 
 def test_an_outcome_of_fewer_ops_than_the_manifests_keeps_the_manifests_digest() -> None:
-    task = ImageTask("7f0c6d1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", OPS + OTHER_OPS, (2, 3))
-    reduced = sent(
-        task,
-        Status.SUCCEEDED,
-        http_status=200,
-        attempts=1,
-        request_id="",
-        duration_ms=1,
-        ops=OTHER_OPS,
-        ops_text=ops_json(OTHER_OPS),
-    )
+    reduced = _succeeded(TWO_OPS_TASK, ops=OTHER_OPS, ops_text=ops_json(OTHER_OPS))
 
-    assert reduced.digest() == ops_digest(task.ops) != ops_digest(OTHER_OPS)
+    assert reduced.digest() == ops_digest(TWO_OPS_TASK.ops) != ops_digest(OTHER_OPS)
     assert reduced.ops_shown() == ops_json(OTHER_OPS)
