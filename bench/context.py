@@ -19,7 +19,8 @@ class Sizes:
 
     images: int = 10_000  # floor, SDK pool and batch-ims rows
     sdk_images: int = 10_000  # the SDK pool's share of them (per-image time is compared)
-    repeats: int = 3
+    repeats: int = 3  # SDK pool runs (about 17 s each)
+    pairs: int = 7  # floor / batch-ims pairs, the ratio taken pair by pair
     rate_images: int = 400
     rate: float = 50.0
     rate_repeats: int = 3
@@ -40,6 +41,7 @@ class Sizes:
             images=2_000,
             sdk_images=1_000,
             repeats=1,
+            pairs=2,
             rate_images=150,
             rate_repeats=1,
             adaptive_images=400,
