@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, Protocol
 
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -79,6 +80,31 @@ class ImageTask:
     image_id: str
     ops: tuple[Op, ...]
     rows: tuple[int, ...]
+
+
+class Tasks(Protocol):
+    """Image tasks as a run walks them: counted, and walked as often as needed (a list, or
+    records built afresh at each pass from the manifest's columns)."""
+
+    def __iter__(self) -> Iterator[ImageTask]: ...
+    def __len__(self) -> int: ...
+
+
+class Kept:
+    """The tasks of `source` that `keep` accepts, `count` of them: decided afresh at each
+    pass, so that nothing per image is held between passes. `keep` must give the same
+    answer for a task at every pass."""
+
+    def __init__(self, source: Tasks, keep: Callable[[ImageTask], bool], count: int) -> None:
+        self._source = source
+        self._keep = keep
+        self._count = count
+
+    def __iter__(self) -> Iterator[ImageTask]:
+        return filter(self._keep, self._source)
+
+    def __len__(self) -> int:
+        return self._count
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,18 +76,19 @@ def startup_rows(bench: Bench) -> list[Row]:
     ]
 
 
-# What any run must hold before it sends: its modules and the validated manifest's tasks.
+# What any run must hold before it sends: its modules and the validated manifest (its
+# columns, as `plan` holds them; a run builds per-image records a chunk at a time).
 _FRAME = (
     "import sys, batch_ims.run.pipeline\n"
     "from batch_ims.manifest import load_manifest\n"
-    "tasks = load_manifest(sys.argv[1]).tasks\n"
+    "manifest = load_manifest(sys.argv[1])\n"
 )
 
 
 def memory_rows(bench: Bench) -> list[Row]:
     """Peak RSS of whole runs at two sizes, and of the manifest's frame (the run's modules
-    and the validated manifest's tasks, built in a process that sends nothing): the run's
-    own memory is the run's peak beyond the frame's."""
+    and the validated manifest, read in a process that sends nothing): the run's own
+    memory is the run's peak beyond the frame's."""
     sizes = bench.sizes
     small, large = sizes.memory_small, sizes.memory_large
     manifests = {
@@ -119,7 +120,7 @@ def memory_rows(bench: Bench) -> list[Row]:
             target=f"<= {_MEMORY_GROWTH_MAX:g}x beyond the manifest for {large // small}x images",
             met=growth <= _MEMORY_GROWTH_MAX,
             notes=f"{per_image:.0f} bytes per image in all; the manifest's frame (modules and "
-            f"validated tasks, nothing sent) peaks at {_mb(plan_kib[small]):.0f} / "
+            f"the validated manifest, nothing sent) peaks at {_mb(plan_kib[small]):.0f} / "
             f"{_mb(plan_kib[large]):.0f} MB; report rows are spooled to disk, journal lines "
             "written as images finish",
             data={

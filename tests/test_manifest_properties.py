@@ -266,17 +266,26 @@ WIDE_ROWS = st.lists(
 )
 
 
+def _plausible_wide(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Leave out rows the reader skips as blank."""
+    return [r for r in rows if r[0] or "".join(r[1:]).strip()]
+
+
+def _wide_csv(rows: list[tuple[str, ...]]) -> bytes:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows([WIDE_HEADER, *rows])
+    return buffer.getvalue().encode("utf-8")
+
+
 @SETTINGS
 @given(rows=WIDE_ROWS)
 def test_wide_layout_screens_agree_with_the_exact_rules_and_account_for_rows(
     rows: list[tuple[str, ...]],
 ) -> None:
-    rows = [r for r in rows if r[0] or "".join(r[1:]).strip()]
+    rows = _plausible_wide(rows)
     if not rows:
         return
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer).writerows([WIDE_HEADER, *rows])
-    with file_with("w.csv", buffer.getvalue().encode("utf-8")) as path:
+    with file_with("w.csv", _wide_csv(rows)) as path:
         screened = load_manifest(path)
 
         def everything_suspect(entries: Any, rules: Any) -> tuple[Any, Any]:
@@ -328,12 +337,36 @@ def test_plan_counts_and_samples_from_the_columns_match_the_tasks(
 def test_wide_plan_counts_and_samples_from_the_columns_match_the_tasks(
     rows: list[tuple[str, ...]],
 ) -> None:
-    rows = [r for r in rows if r[0] or "".join(r[1:]).strip()]
+    rows = _plausible_wide(rows)
     if not rows:
         return
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer).writerows([WIDE_HEADER, *rows])
-    with file_with("w.csv", buffer.getvalue().encode("utf-8")) as path:
+    with file_with("w.csv", _wide_csv(rows)) as path:
         fresh = load_manifest(path)
         built = load_manifest(path)
     assert _plan_of_columns(fresh) == _plan_of_tasks(built)
+
+
+@SETTINGS
+@given(rows=ROWS, chunk=st.integers(1, 5))
+def test_tasks_built_chunk_by_chunk_are_the_tasks_in_the_same_order(
+    rows: list[tuple[str, str, str, str]], chunk: int
+) -> None:
+    rows = plausible(rows)
+    if not rows:
+        return
+    with file_with("m.csv", write_csv(rows, "utf-8")) as path:
+        manifest = load_manifest(path)
+    assert list(manifest.valid.iter_tasks(chunk)) == manifest.tasks
+
+
+@SETTINGS
+@given(rows=WIDE_ROWS, chunk=st.integers(1, 5))
+def test_wide_tasks_built_chunk_by_chunk_are_the_tasks_in_the_same_order(
+    rows: list[tuple[str, ...]], chunk: int
+) -> None:
+    rows = _plausible_wide(rows)
+    if not rows:
+        return
+    with file_with("w.csv", _wide_csv(rows)) as path:
+        manifest = load_manifest(path)
+    assert list(manifest.valid.iter_tasks(chunk)) == manifest.tasks

@@ -26,7 +26,8 @@ def test_ops_the_live_schema_refuses_make_their_image_invalid_the_rest_is_sent()
 
     checked = recheck([fine, long_name, unknown_format], rules_from_schema(SCHEMA))
 
-    assert checked.send == [fine]
+    assert (list(checked.send), len(checked.send)) == ([fine], 1)
+    assert list(checked.send) == [fine]  # walked again: the same choice
     assert [(o.image_id, o.status, o.error_code) for o in checked.refused] == [
         (long_name.image_id, Status.INVALID, "invalid_row"),
         (unknown_format.image_id, Status.INVALID, "invalid_row"),

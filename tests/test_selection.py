@@ -110,3 +110,26 @@ def test_skipped_outcomes_keep_rows_and_ops_of_the_task() -> None:
 
     (skipped,) = selection.skipped
     assert (skipped.rows, skipped.ops) == ((3, 4), OPS)
+
+
+def test_the_tasks_to_send_are_counted_and_chosen_the_same_at_every_pass() -> None:
+    tasks = [_task(UUID_A), _task(UUID_B), _task(UUID_C)]
+    report = {UUID_A: "succeeded", UUID_B: "failed", UUID_C: "aborted"}
+
+    selection = select(tasks, earlier_report=report, journal_done=None)
+
+    assert len(selection.send) == 2
+    assert [t.image_id for t in selection.send] == [t.image_id for t in selection.send]
+    assert [t.image_id for t in selection.send] == [UUID_B, UUID_C]
+
+
+def test_images_of_another_shard_are_neither_sent_nor_skipped() -> None:
+    tasks = [_task(u) for u in (UUID_A, UUID_B, UUID_C)]
+    shard = Shard(index=shard_of(UUID_A, 2), count=2)
+    mine = [u for u in (UUID_A, UUID_B, UUID_C) if shard_of(u, 2) == shard.index]
+
+    selection = select(tasks, earlier_report=None, journal_done=None, shard=shard)
+
+    assert [t.image_id for t in selection.send] == mine
+    assert len(selection.send) == len(mine)
+    assert selection.skipped == []

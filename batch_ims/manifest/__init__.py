@@ -29,7 +29,7 @@ from batch_ims.manifest.rules import IMS, AttributeRules, AttributeWarning
 from batch_ims.models import ImageTask, InvalidItem
 
 if TYPE_CHECKING:  # numpy is imported only when a manifest is read
-    from batch_ims.manifest.valid import AttributeSummary, ValidRows
+    from batch_ims.manifest.valid import AttributeSummary, TaskStream, ValidRows
 
 __all__ = [
     "BOOLEAN_ATTRIBUTES",
@@ -75,6 +75,13 @@ class Manifest:
     @cached_property
     def tasks(self) -> list[ImageTask]:
         return self.valid.tasks()
+
+    def task_stream(self) -> TaskStream:
+        """The tasks as a run walks them: the records of a few thousand images at a time,
+        built afresh at each pass, never all at once (`tasks` holds them all)."""
+        from batch_ims.manifest.valid import TaskStream
+
+        return TaskStream(self.valid)
 
     @property
     def image_count(self) -> int:

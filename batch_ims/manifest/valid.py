@@ -9,6 +9,7 @@ asks for `tasks()`, which builds one `ImageTask` per image (and its `Op`s) only 
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from batch_ims.manifest.table import IntArray, ObjArray, object_array
 from batch_ims.models import ImageTask, Op, OpName
 
 _SCAN: Final = 1024  # values looked at per step when looking for a few distinct samples
+_CHUNK: Final = 4096  # images whose records a run builds at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,37 +72,54 @@ class ValidRows:
     def tasks(self) -> list[ImageTask]:
         """One task per valid image, in order of first appearance, ops in manifest order."""
         with gc_paused():
-            counts = np.bincount(self.image, minlength=len(self.ids))
-            present = np.flatnonzero(counts)
-            op_tuples = split_groups(self._ops(), counts[present])
-            image, rows = self.image, self.rows
-            if self.wide:  # several cells of one row: list the row once
-                first = np.ones(len(rows), dtype=bool)
-                first[1:] = (image[1:] != image[:-1]) | (rows[1:] != rows[:-1])
-                image, rows = image[first], rows[first]
-            row_counts = np.bincount(image, minlength=len(self.ids))
-            row_tuples = split_groups(rows, row_counts[present])
-            names = self.ids if len(present) == len(self.ids) else [self.ids[i] for i in present]
-            fast = build_many(ImageTask, len(names), image_id=names, ops=op_tuples, rows=row_tuples)
-            if not self.judged:
-                return fast
-            slots: list[ImageTask | None] = [None] * len(self.ids)
-            for index, task in zip(present.tolist(), fast, strict=True):
-                slots[index] = task
-            for index, task in self.judged.items():
-                slots[index] = task
-            return [task for task in slots if task is not None]
+            return self._tasks_between(0, len(self.ids), sorted(self.judged))
 
-    def _ops(self) -> ObjArray:
-        """The `Op` of every fast row, one kind at a time (shared where values are few)."""
-        made: ObjArray = np.empty(len(self.kind), dtype=object)
-        for code, block in _blocks(self.kind):
+    def iter_tasks(self, images_per_chunk: int = _CHUNK) -> Iterator[ImageTask]:
+        """`tasks()` built `images_per_chunk` images at a time: the same tasks in the same
+        order, with only one chunk's records alive at once, so that a run holds the
+        manifest's columns and not one record per image."""
+        judged = sorted(self.judged)
+        for low in range(0, len(self.ids), images_per_chunk):
+            yield from self._tasks_between(low, min(low + images_per_chunk, len(self.ids)), judged)
+
+    def _tasks_between(self, low: int, high: int, judged: list[int]) -> list[ImageTask]:
+        """The tasks of the images whose index is in [low, high); `judged`: sorted indexes."""
+        first_row, end_row = np.searchsorted(self.image, (low, high)).tolist()
+        image = self.image[first_row:end_row] - low
+        rows = self.rows[first_row:end_row]
+        counts = np.bincount(image, minlength=high - low)
+        present = np.flatnonzero(counts)
+        ops = self._ops(self.kind[first_row:end_row], self.sent[first_row:end_row])
+        op_tuples = split_groups(ops, counts[present])
+        if self.wide:  # several cells of one row: list the row once
+            first = np.ones(len(rows), dtype=bool)
+            first[1:] = (image[1:] != image[:-1]) | (rows[1:] != rows[:-1])
+            image, rows = image[first], rows[first]
+        row_counts = np.bincount(image, minlength=high - low)
+        row_tuples = split_groups(rows, row_counts[present])
+        ids = self.ids if (low, high) == (0, len(self.ids)) else self.ids[low:high]
+        names = ids if len(present) == len(ids) else [ids[i] for i in present.tolist()]
+        fast = build_many(ImageTask, len(names), image_id=names, ops=op_tuples, rows=row_tuples)
+        judged_here = judged[bisect_left(judged, low) : bisect_left(judged, high)]
+        if not judged_here:
+            return fast
+        slots: list[ImageTask | None] = [None] * (high - low)
+        for index, task in zip(present.tolist(), fast, strict=True):
+            slots[index] = task
+        for index in judged_here:
+            slots[index - low] = self.judged[index]
+        return [task for task in slots if task is not None]
+
+    def _ops(self, kinds: IntArray, sent: ObjArray) -> ObjArray:
+        """The `Op` of every fast row given, one kind at a time (shared where values are few)."""
+        made: ObjArray = np.empty(len(kinds), dtype=object)
+        for code, block in _blocks(kinds):
             kind = self.kinds[code]
             path = "/" + kind.attribute
             if kind.op == "remove":
                 made[block] = Op("remove", path)
                 continue
-            values = self.sent[block].tolist()
+            values = sent[block].tolist()
             if kind.shared:
                 distinct = {v: Op(kind.op, path, v) for v in dict.fromkeys(values)}
                 made[block] = object_array(list(map(distinct.__getitem__, values)))
@@ -155,6 +174,19 @@ class ValidRows:
                 if len(found) >= samples:
                     break
         return firsts
+
+
+class TaskStream:
+    """`ValidRows.iter_tasks` as a sized, re-iterable collection (`models.Tasks`)."""
+
+    def __init__(self, valid: ValidRows) -> None:
+        self._valid = valid
+
+    def __iter__(self) -> Iterator[ImageTask]:
+        return self._valid.iter_tasks()
+
+    def __len__(self) -> int:
+        return self._valid.image_count
 
 
 def _blocks(codes: IntArray) -> Iterator[tuple[int, IntArray]]:

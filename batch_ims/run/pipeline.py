@@ -23,7 +23,7 @@ from batch_ims.auth import AuthFailedError, failure_hint
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.models import ImageTask, Status, invalid, unsent
+from batch_ims.models import Status, Tasks, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
@@ -211,7 +211,7 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
             _abort_all(state, sinks.recorder, exc)
 
 
-async def _recheck(step: ImageStep, tasks: list[ImageTask], recorder: Recorder) -> list[ImageTask]:
+async def _recheck(step: ImageStep, tasks: Tasks, recorder: Recorder) -> Tasks:
     """With the service's live rules (if it publishes any), refuse what they refuse."""
     rules = await step.service_rules()
     if rules is None:

@@ -53,7 +53,7 @@ def load(settings: RunSettings, rules: AttributeRules) -> Manifest:
         path=str(settings.manifest),
         layout=manifest.layout,
         rows=manifest.row_count,
-        images=len(manifest.tasks),
+        images=manifest.image_count,
         invalid=len(manifest.invalid),
     )
     return manifest
@@ -89,11 +89,13 @@ def prepare(settings: RunSettings, manifest: Manifest, paths: OutputPaths) -> Pr
     if settings.retry_failed_from is not None:
         earlier = read_report_statuses(settings.retry_failed_from)
     done = read_succeeded(paths.journal) if settings.resume and paths.journal else None
-    tasks = [t for t in manifest.tasks if in_shard(t.image_id, settings.shard)]
+    selection = select(
+        manifest.task_stream(), earlier_report=earlier, journal_done=done, shard=settings.shard
+    )
     invalid = [i for i in manifest.invalid if in_shard(i.image_id, settings.shard)]
     return Prepared(
-        selection=select(tasks, earlier_report=earlier, journal_done=done),
+        selection=selection,
         invalid=invalid,
-        images=len(tasks) + len(invalid),
+        images=len(selection.send) + len(selection.skipped) + len(invalid),
         wide_layout=manifest.layout == "wide",
     )

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from batch_ims.manifest.attributes import attribute_error, check_value, remove_error
 from batch_ims.manifest.rules import AttributeRules
-from batch_ims.models import ImageTask, Op, Outcome, Status, unsent
+from batch_ims.models import ImageTask, Kept, Op, Outcome, Status, Tasks, unsent
 
 
 @dataclass(frozen=True, slots=True)
 class Rechecked:
-    send: list[ImageTask]
+    send: Tasks
     refused: list[Outcome]
 
 
@@ -29,14 +29,20 @@ def _why(op: Op, rules: AttributeRules) -> str | None:
     return None if found is None else f"{op.attribute}: {found}"
 
 
-def recheck(tasks: list[ImageTask], rules: AttributeRules) -> Rechecked:
-    send: list[ImageTask] = []
+def recheck(tasks: Tasks, rules: AttributeRules) -> Rechecked:
+    """One pass reports the refused; `send` walks `tasks` again, checking afresh."""
+
+    def problems(task: ImageTask) -> list[str]:
+        return [why for op in task.ops if (why := _why(op, rules)) is not None]
+
     refused: list[Outcome] = []
     for task in tasks:
-        problems = [why for op in task.ops if (why := _why(op, rules)) is not None]
-        if not problems:
-            send.append(task)
-            continue
-        message = "the service's own schema refuses: " + "; ".join(problems)
-        refused.append(unsent(task, Status.INVALID, "", code="invalid_row", message=message))
-    return Rechecked(send, refused)
+        found = problems(task)
+        if found:
+            message = "the service's own schema refuses: " + "; ".join(found)
+            refused.append(unsent(task, Status.INVALID, "", code="invalid_row", message=message))
+    if not refused:
+        return Rechecked(tasks, [])
+    return Rechecked(
+        Kept(tasks, lambda task: not problems(task), len(tasks) - len(refused)), refused
+    )

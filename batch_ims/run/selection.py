@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from batch_ims.models import ImageTask, Outcome, Status, ops_digest, unsent
+from batch_ims.models import ImageTask, Kept, Outcome, Status, Tasks, ops_digest, unsent
 from batch_ims.settings import Shard
 
 RETRYABLE_REPORT_STATUSES = frozenset({Status.FAILED.value, Status.ABORTED.value})
@@ -24,7 +24,7 @@ def in_shard(image_id: str, shard: Shard | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    send: list[ImageTask]
+    send: Tasks
     skipped: list[Outcome]
 
 
@@ -33,27 +33,39 @@ def _skipped(task: ImageTask, note: str, *, holds: bool = False) -> Outcome:
 
 
 def select(
-    tasks: Iterable[ImageTask],
+    tasks: Tasks,
     *,
     earlier_report: Mapping[str, str] | None,
     journal_done: Mapping[str, str] | None,
+    shard: Shard | None = None,
 ) -> Selection:
-    """Split tasks into those to send and those reported `skipped` (with the reason)."""
-    send: list[ImageTask] = []
-    skipped: list[Outcome] = []
-    for task in tasks:
+    """Split tasks into those to send and those reported `skipped` (with the reason);
+    tasks of another shard are neither. With nothing to choose, `tasks` are sent as they
+    are; otherwise one pass counts them and `send` walks `tasks` again, choosing afresh."""
+    if earlier_report is None and journal_done is None and shard is None:
+        return Selection(tasks, [])
+
+    def skip(task: ImageTask) -> Outcome | None:
         if earlier_report is not None:
             earlier = earlier_report.get(task.image_id)
             if earlier not in RETRYABLE_REPORT_STATUSES:
                 shown = earlier or "absent"
-                skipped.append(
-                    _skipped(task, f"not retried: status in the earlier report: {shown}")
-                )
-                continue
+                return _skipped(task, f"not retried: status in the earlier report: {shown}")
         if journal_done is not None and journal_done.get(task.image_id) == ops_digest(task.ops):
-            skipped.append(
-                _skipped(task, "already succeeded with the same ops (journal)", holds=True)
-            )
+            return _skipped(task, "already succeeded with the same ops (journal)", holds=True)
+        return None
+
+    def keep(task: ImageTask) -> bool:
+        return in_shard(task.image_id, shard) and skip(task) is None
+
+    skipped: list[Outcome] = []
+    count = 0
+    for task in tasks:
+        if not in_shard(task.image_id, shard):
             continue
-        send.append(task)
-    return Selection(send, skipped)
+        outcome = skip(task)
+        if outcome is None:
+            count += 1
+        else:
+            skipped.append(outcome)
+    return Selection(Kept(tasks, keep, count), skipped)
