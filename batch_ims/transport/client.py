@@ -129,12 +129,15 @@ async def read_capped(response: aiohttp.ClientResponse, cap: int = DEFAULT_BODY_
     """The body, or its first `cap` bytes: whatever arrives beyond the cap is never held."""
     chunks: list[bytes] = []
     size = 0
+    content = response.content
     while size < cap:
-        chunk = await response.content.read(cap - size)
+        chunk = await content.read(cap - size)
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
+        if content.at_eof():  # all of it read: no further wait for the end
+            break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
