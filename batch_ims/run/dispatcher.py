@@ -1,8 +1,9 @@
-"""The send stage: a bounded queue feeding a fixed pool of workers.
+"""The send stage: a fixed pool of workers, each taking the next task when it is free.
 
-Every task handed to `dispatch` comes out as exactly one outcome: sent, or `aborted`
-when the run stops first (never queued, dequeued after the stop, or cancelled in
-flight after the grace period).
+Workers pull from one shared iterator (the tasks are built as they are taken, a chunk at a
+time), so no task waits in a queue and no producer is woken once per image. Every task
+handed to `run` comes out as exactly one outcome: sent, or `aborted` when the run stops
+first (never taken, or cancelled in flight after the grace period).
 """
 
 from __future__ import annotations
@@ -58,12 +59,11 @@ class Dispatcher:
             job.cancel()
 
     async def run(self, tasks: Iterable[ImageTask]) -> None:
-        queue: asyncio.Queue[ImageTask | None] = asyncio.Queue(self._options.concurrency * 2)
+        remaining = iter(tasks)
         self._workers = [
-            asyncio.create_task(self._worker(queue)) for _ in range(self._options.concurrency)
+            asyncio.create_task(self._worker(remaining)) for _ in range(self._options.concurrency)
         ]
-        producer = asyncio.create_task(self._produce(iter(tasks), queue))
-        everything = [*self._workers, producer]
+        everything = list(self._workers)
         self._jobs = everything
         try:
             await self._join(everything)
@@ -71,28 +71,8 @@ class Dispatcher:
             for job in everything:
                 job.cancel()
             await asyncio.gather(*everything, return_exceptions=True)
-            self._abort_queued(queue)
-
-    async def _produce(
-        self, tasks: Iterator[ImageTask], queue: asyncio.Queue[ImageTask | None]
-    ) -> None:
-        current: ImageTask | None = None
-        try:
-            for task in tasks:
-                if self._stop.stopping:
-                    self._record(aborted(task, _NOT_SENT))
-                    continue
-                current = task
-                await queue.put(task)
-                current = None
-            for _ in self._workers:
-                await queue.put(None)
-        except asyncio.CancelledError:
-            if current is not None:
-                self._record(aborted(current, _NOT_SENT))
-            for task in tasks:
+            for task in remaining:  # never taken: the run stopped first
                 self._record(aborted(task, _NOT_SENT))
-            raise
 
     async def _join(self, jobs: list[asyncio.Task[None]]) -> None:
         """Wait for all jobs; once the run stops, give them `grace_s`, then cancel."""
@@ -121,14 +101,11 @@ class Dispatcher:
             if job.done() and not job.cancelled() and job.exception() is not None:
                 raise job.exception()  # type: ignore[misc]
 
-    async def _worker(self, queue: asyncio.Queue[ImageTask | None]) -> None:
-        while True:
-            task = await queue.get()
+    async def _worker(self, tasks: Iterator[ImageTask]) -> None:
+        while not self._stop.stopping:
+            task = next(tasks, None)
             if task is None:
                 return
-            if self._stop.stopping:
-                self._record(aborted(task, _NOT_SENT))
-                continue
             count = AttemptCount()
             try:
                 finished = await self._send(task, count)
@@ -143,10 +120,3 @@ class Dispatcher:
             reason = self._stop.observe(finished.outcome, auth_failure=finished.auth_failure)
             if reason is not None:
                 _log.warning("run.stopping", reason=reason.value)
-
-    def _abort_queued(self, queue: asyncio.Queue[ImageTask | None]) -> None:
-        """Whatever is still queued when everything has ended was never sent."""
-        while not queue.empty():
-            task = queue.get_nowait()
-            if task is not None:
-                self._record(aborted(task, _NOT_SENT))
