@@ -25,6 +25,21 @@ def test_patch_request_targets_the_image_under_v2_cloudimages() -> None:
     assert request.headers == {"Content-Type": "application/json;charset=UTF-8"}
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("https://gw.example.com/ims", "https://gw.example.com/ims/v2/cloudimages/"),
+        ("https://gw.example.com/ims/", "https://gw.example.com/ims/v2/cloudimages/"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/v2/cloudimages/"),
+    ],
+)
+def test_patch_url_keeps_the_endpoints_own_path_and_port(endpoint: str, expected: str) -> None:
+    url = ImsService(URL(endpoint)).patch(IMAGE_ID).url
+
+    assert str(url) == expected + IMAGE_ID
+    assert url == URL(expected + IMAGE_ID)
+
+
 def test_read_request_lists_cloudimages_filtered_by_id() -> None:
     request = SERVICE.read(IMAGE_ID)
 

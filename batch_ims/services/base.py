@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from yarl import URL
+
 from batch_ims.manifest.rules import AttributeRules, is_uuid
 from batch_ims.models import Op
 from batch_ims.transport.apierror import ApiError
@@ -15,6 +17,18 @@ def check_image_id(image_id: str) -> str:
     if not is_uuid(image_id):
         raise ValueError("image id is not a canonical lowercase UUID")
     return image_id
+
+
+class ImageUrls:
+    """`collection/{image_id}` for any number of images: the collection's path is joined
+    once, each image's URL is the collection's with one path swapped in (no parsing)."""
+
+    def __init__(self, collection: URL) -> None:
+        self._collection = collection
+        self._prefix = collection.raw_path.rstrip("/") + "/"
+
+    def __call__(self, image_id: str) -> URL:
+        return self._collection.with_path(self._prefix + check_image_id(image_id), encoded=True)
 
 
 class ImageService(Protocol):

@@ -18,7 +18,7 @@ from yarl import URL
 
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
-from batch_ims.services.base import check_image_id
+from batch_ims.services.base import ImageUrls
 from batch_ims.services.glance_rules import bundled_rules, rules_from_schema
 from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 from batch_ims.transport.client import Request
@@ -43,11 +43,8 @@ class GlanceService:
     def __init__(self, endpoint: URL, rules: AttributeRules | None = None) -> None:
         self._rules = rules if rules is not None else bundled_rules()
         base = endpoint if endpoint.path.rstrip("/").endswith("/v2") else endpoint / "v2"
-        self._prefix = str(base / "images") + "/"
+        self._url = ImageUrls(base / "images")
         self._schema = str(base / "schemas" / "image")
-
-    def _url(self, image_id: str) -> URL:
-        return URL(self._prefix + check_image_id(image_id), encoded=True)
 
     def patch(self, image_id: str) -> Request:
         return Request("PATCH", self._url(image_id), _PATCH_HEADERS)

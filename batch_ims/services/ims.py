@@ -16,7 +16,7 @@ from batch_ims.auth.hints import is_auth_failure
 from batch_ims.errors import UsageError
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
-from batch_ims.services.base import check_image_id
+from batch_ims.services.base import ImageUrls, check_image_id
 from batch_ims.services.huawei_errors import parse_error
 from batch_ims.transport.apierror import ApiError
 from batch_ims.transport.client import Request
@@ -56,11 +56,10 @@ class ImsService:
 
     def __init__(self, endpoint: URL) -> None:
         self._images = endpoint / "v2" / "cloudimages"
-        self._prefix = str(self._images) + "/"
+        self._image_url = ImageUrls(self._images)
 
     def patch(self, image_id: str) -> Request:
-        url = URL(self._prefix + check_image_id(image_id), encoded=True)
-        return Request("PATCH", url, _HEADERS)
+        return Request("PATCH", self._image_url(image_id), _HEADERS)
 
     def body(self, ops: tuple[Op, ...], text: str) -> bytes:
         """IMS takes every value as text (`"min_ram": "2048"`, `"__support_kvm": "true"`):
