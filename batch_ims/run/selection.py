@@ -45,27 +45,28 @@ def select(
     if earlier_report is None and journal_done is None and shard is None:
         return Selection(tasks, [])
 
-    def skip(task: ImageTask) -> Outcome | None:
+    def skip_note(task: ImageTask) -> tuple[str, bool] | None:
+        """Why the task is not sent (and whether the image holds its values), or None."""
         if earlier_report is not None:
             earlier = earlier_report.get(task.image_id)
             if earlier not in RETRYABLE_REPORT_STATUSES:
-                shown = earlier or "absent"
-                return _skipped(task, f"not retried: status in the earlier report: {shown}")
+                return f"not retried: status in the earlier report: {earlier or 'absent'}", False
         if journal_done is not None and journal_done.get(task.image_id) == ops_digest(task.ops):
-            return _skipped(task, "already succeeded with the same ops (journal)", holds=True)
+            return "already succeeded with the same ops (journal)", True
         return None
 
     def keep(task: ImageTask) -> bool:
-        return in_shard(task.image_id, shard) and skip(task) is None
+        return in_shard(task.image_id, shard) and skip_note(task) is None
 
     skipped: list[Outcome] = []
     count = 0
     for task in tasks:
         if not in_shard(task.image_id, shard):
             continue
-        outcome = skip(task)
-        if outcome is None:
+        found = skip_note(task)
+        if found is None:
             count += 1
         else:
-            skipped.append(outcome)
+            note, holds = found
+            skipped.append(_skipped(task, note, holds=holds))
     return Selection(Kept(tasks, keep, count), skipped)
