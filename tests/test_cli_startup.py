@@ -79,3 +79,30 @@ def test_a_run_without_metrics_loads_neither_the_emulator_nor_aiohttp_web_nor_pr
     assert read_report(tmp_path / "report.csv")[0]["status"] == "succeeded"
     loaded = [line for line in result.stdout.splitlines() if line.startswith("LOADED:")]
     assert loaded == ["LOADED:"]
+
+
+def test_the_send_path_modules_load_neither_pandas_nor_numpy_nor_aiohttp_web() -> None:
+    """Only the manifest reader loads pandas and numpy (and a run's report sorts with the
+    numpy the reader loaded): sending, signing, retrying and recording do not need them."""
+    send_path = (
+        "batch_ims.run.session",
+        "batch_ims.run.dispatcher",
+        "batch_ims.run.image",
+        "batch_ims.transport.exchange",
+        "batch_ims.services.ims",
+        "batch_ims.services.glance",
+        "batch_ims.auth.aksk",
+        "batch_ims.output.events",
+        "batch_ims.output.journal",
+        "batch_ims.output.report",
+    )
+    code = (
+        f"import importlib, sys\nfor name in {send_path!r}:\n    importlib.import_module(name)\n"
+        "heavy = ('pandas', 'numpy', 'aiohttp.web', 'batch_ims.emulator')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == ""
