@@ -23,23 +23,40 @@ def _success(image_id: str) -> Outcome:
     return _outcome(image_id, http_status=200, attempts=1, duration_ms=12)
 
 
-def test_a_held_success_line_has_the_keys_values_and_order_structlog_gives() -> None:
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        _success('镜像 "x"'),
+        _outcome(
+            "img-1", http_status=200, attempts=2, duration_ms=9, note="applied after a lost answer"
+        ),
+        _outcome("img-2", Status.SKIPPED, note="already succeeded with the same ops (journal)"),
+        _outcome("img-3", Status.SKIPPED, note='not retried: "held-secret-5678" in a note'),
+    ],
+    ids=["success", "success-with-note", "skipped", "note-with-a-secret"],
+)
+def test_a_held_line_has_the_keys_values_and_order_structlog_gives(outcome: Outcome) -> None:
     stream = io.StringIO()
     logsetup.configure(log_format="json", stream=stream)
+    logsetup.register_secret("held-secret-5678")
     events = ImageEvents(quiet_successes=False)
-    events.write(_success('镜像 "x"'))
+    events.write(outcome)
+    held = stream.getvalue()
     events.flush()
-    structlog.get_logger("batch_ims").info(
-        "image.finished",
-        image_id='镜像 "x"',
-        status="succeeded",
-        http_status=200,
-        attempts=1,
-        duration_ms=12,
-    )
+    fields: dict[str, object] = {
+        "image_id": outcome.image_id,
+        "status": outcome.status.value,
+        "http_status": outcome.http_status,
+        "attempts": outcome.attempts,
+        "duration_ms": outcome.duration_ms,
+    }
+    if outcome.note:
+        fields["note"] = outcome.note
+    structlog.get_logger("batch_ims").info("image.finished", **fields)
 
     ours, theirs = (json.loads(line) for line in stream.getvalue().splitlines())
 
+    assert held == ""
     assert list(ours) == list(theirs)
     assert {**ours, "timestamp": ""} == {**theirs, "timestamp": ""}
 

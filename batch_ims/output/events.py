@@ -22,12 +22,16 @@ _log = structlog.get_logger("batch_ims")
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
+_HELD = frozenset({Status.SUCCEEDED, Status.SKIPPED})
+
+
 class ImageEvents:
     """`image.finished` for every image (failures at warning level).
 
-    With JSON logs, a plain success (no error, no note) is rendered here as the same line
+    With JSON logs, a success or a skip without an error is rendered here as the same line
     structlog would write and held by the log sink until the next flush (the progress tick,
-    the end of the run): one write per tick rather than one per image.
+    the end of the run): one write per tick rather than one per image (a --resume of a
+    large run reports most images skipped).
     """
 
     def __init__(self, *, quiet_successes: bool) -> None:
@@ -39,24 +43,22 @@ class ImageEvents:
         self._sink = logsetup.json_sink()
 
     def write(self, outcome: Outcome) -> None:
-        if (
-            outcome.status is Status.SUCCEEDED
-            and not outcome.note
-            and not outcome.error_code
-            and self._sink is not None
-        ):
+        if outcome.status in _HELD and not outcome.error_code and self._sink is not None:
             if self._successes_shown:
-                self._sink.hold(self._success_line(outcome))
+                self._sink.hold(self._held_line(outcome))
             return
         self._write_event(outcome)
 
-    def _success_line(self, outcome: Outcome) -> str:
+    def _held_line(self, outcome: Outcome) -> str:
         """What structlog renders for this event: same keys, order and redaction."""
         status = outcome.http_status
+        note = outcome.note
+        shown = f'"note": {_encode(logsetup.redact_text(note))}, ' if note else ""
         return (
             f'{{"image_id": {_encode(logsetup.redact_text(outcome.image_id))}, '
-            f'"status": "succeeded", "http_status": {"null" if status is None else status}, '
-            f'"attempts": {outcome.attempts}, "duration_ms": {outcome.duration_ms}, '
+            f'"status": "{outcome.status.value}", '
+            f'"http_status": {"null" if status is None else status}, '
+            f'"attempts": {outcome.attempts}, "duration_ms": {outcome.duration_ms}, {shown}'
             f'"event": "image.finished", "level": "{self._level_name}", '
             f'"timestamp": "{utc_now_text()}"}}'
         )
