@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Literal, Protocol
+from itertools import compress
+from typing import Literal, Protocol, TypeVar
 
+T_co = TypeVar("T_co", covariant=True)
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 OpName = Literal["add", "replace", "remove"]
@@ -82,26 +84,29 @@ class ImageTask:
     rows: tuple[int, ...]
 
 
-class Tasks(Protocol):
-    """Image tasks as a run walks them: counted, and walked as often as needed (a list, or
-    records built afresh at each pass from the manifest's columns)."""
+class Walked(Protocol[T_co]):
+    """Items counted, and walked as often as needed: a list, or records made afresh at
+    each walk (from the manifest's columns, or from decisions kept one byte an item)."""
 
-    def __iter__(self) -> Iterator[ImageTask]: ...
+    def __iter__(self) -> Iterator[T_co]: ...
     def __len__(self) -> int: ...
 
 
-class Kept:
-    """The tasks of `source` that `keep` accepts, `count` of them: decided afresh at each
-    pass, so that nothing per image is held between passes. `keep` must give the same
-    answer for a task at every pass."""
+Tasks = Walked[ImageTask]  # the image tasks as a run walks them
 
-    def __init__(self, source: Tasks, keep: Callable[[ImageTask], bool], count: int) -> None:
+
+class Kept:
+    """The tasks of `source` whose byte in `mask` is 1: one byte an image, decided once,
+    so that no record is held between walks (`source` gives the same tasks in the same
+    order at every walk)."""
+
+    def __init__(self, source: Tasks, mask: bytes) -> None:
         self._source = source
-        self._keep = keep
-        self._count = count
+        self._mask = mask
+        self._count = mask.count(1)
 
     def __iter__(self) -> Iterator[ImageTask]:
-        return filter(self._keep, self._source)
+        return compress(self._source, self._mask)
 
     def __len__(self) -> int:
         return self._count

@@ -132,4 +132,29 @@ def test_images_of_another_shard_are_neither_sent_nor_skipped() -> None:
 
     assert [t.image_id for t in selection.send] == mine
     assert len(selection.send) == len(mine)
-    assert selection.skipped == []
+    assert (list(selection.skipped), len(selection.skipped)) == ([], 0)
+
+
+class _CountingJournal(dict[str, str]):
+    """A journal's finished images that counts how often it is asked."""
+
+    asked = 0
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        self.asked += 1
+        return super().get(key, default)
+
+
+def test_each_task_is_judged_once_however_often_send_and_skipped_are_walked() -> None:
+    tasks = [_task(UUID_A), _task(UUID_B), _task(UUID_C)]
+    done = _CountingJournal({UUID_A: ops_digest(OPS), UUID_C: ops_digest(OPS)})
+
+    selection = select(tasks, earlier_report=None, journal_done=done)
+    walks = [
+        ([t.image_id for t in selection.send], [o.image_id for o in selection.skipped])
+        for _ in range(2)
+    ]
+
+    assert walks == [([UUID_B], [UUID_A, UUID_C])] * 2
+    assert (len(selection.send), len(selection.skipped)) == (1, 2)
+    assert done.asked == len(tasks)

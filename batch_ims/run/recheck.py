@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from batch_ims.manifest.attributes import attribute_error, check_value, remove_error
 from batch_ims.manifest.rules import AttributeRules
-from batch_ims.models import ImageTask, Kept, Op, Outcome, Status, Tasks, unsent
+from batch_ims.models import Kept, Op, Outcome, Status, Tasks, unsent
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,19 +30,15 @@ def _why(op: Op, rules: AttributeRules) -> str | None:
 
 
 def recheck(tasks: Tasks, rules: AttributeRules) -> Rechecked:
-    """One pass reports the refused; `send` walks `tasks` again, checking afresh."""
-
-    def problems(task: ImageTask) -> list[str]:
-        return [why for op in task.ops if (why := _why(op, rules)) is not None]
-
+    """One pass reports the refused and marks the rest; `send` walks `tasks` again."""
     refused: list[Outcome] = []
+    fine = bytearray()
     for task in tasks:
-        found = problems(task)
-        if found:
-            message = "the service's own schema refuses: " + "; ".join(found)
+        problems = [why for op in task.ops if (why := _why(op, rules)) is not None]
+        fine.append(not problems)
+        if problems:
+            message = "the service's own schema refuses: " + "; ".join(problems)
             refused.append(unsent(task, Status.INVALID, "", code="invalid_row", message=message))
     if not refused:
         return Rechecked(tasks, [])
-    return Rechecked(
-        Kept(tasks, lambda task: not problems(task), len(tasks) - len(refused)), refused
-    )
+    return Rechecked(Kept(tasks, bytes(fine)), refused)
