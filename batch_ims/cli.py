@@ -376,7 +376,7 @@ def validate_job(job_file: Path) -> None:
         )
         click.echo(
             f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
-            f"{len(manifest.tasks)} valid images, {len(manifest.invalid)} invalid"
+            f"{manifest.image_count} valid images, {len(manifest.invalid)} invalid"
         )
         for item in manifest.invalid:
             for error in item.errors:
