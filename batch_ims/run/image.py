@@ -56,20 +56,15 @@ class ImageStep:
     ) -> Finished:
         """PATCH `ops` (default: the task's) and conclude; `count` shows attempts in flight."""
         started = self._clock()
-        text = ops_json(ops if ops is not None else task.ops)  # body, report and journal
-        body = self._service.body(ops if ops is not None else task.ops, text)
+        intended = ops if ops is not None else task.ops
+        body = self._service.body(intended, ops_json(intended))
         exchange = await self._exchanger.exchange(self._service.patch(task.image_id), body, count)
-        finished = await self._conclude(task, ops, started, exchange, text)
+        finished = await self._conclude(task, ops, started, exchange)
         applied = exchange.ok or exchange.lost_answer
         return Finished(finished.outcome, finished.auth_failure, may_have_applied=applied)
 
     async def _conclude(
-        self,
-        task: ImageTask,
-        ops: tuple[Op, ...] | None,
-        started: float,
-        exchange: Exchange,
-        text: str,
+        self, task: ImageTask, ops: tuple[Op, ...] | None, started: float, exchange: Exchange
     ) -> Finished:
         intended = ops if ops is not None else task.ops
         result = exchange.result
@@ -85,23 +80,16 @@ class ImageStep:
                     ops,
                     code="verify_mismatch",
                     message=message,
-                    text=text,
                 )
             note = _APPLIED_AFTER_LOST if exchange.lost_answer else ""
-            return self.finish(task, started, exchange, Status.SUCCEEDED, ops, note=note, text=text)
+            return self.finish(task, started, exchange, Status.SUCCEEDED, ops, note=note)
         if result is not None and result.status == 409 and exchange.lost_answer:
             image, _ = await self.read(task.image_id)
             if image is not None and not mismatches(image, intended):
                 return self.finish(
-                    task,
-                    started,
-                    exchange,
-                    Status.SUCCEEDED,
-                    ops,
-                    note=_LOST_THEN_APPLIED,
-                    text=text,
+                    task, started, exchange, Status.SUCCEEDED, ops, note=_LOST_THEN_APPLIED
                 )
-        return self.failed(task, started, exchange, ops, text=text)
+        return self.failed(task, started, exchange, ops)
 
     def _verify_answer(self, body: bytes, ops: tuple[Op, ...]) -> list[str]:
         if not self._verify:
@@ -115,10 +103,8 @@ class ImageStep:
         started: float,
         exchange: Exchange,
         ops: tuple[Op, ...] | None = None,
-        *,
-        text: str = "",
     ) -> Finished:
-        """The outcome of an exchange that did not succeed (`text`: the ops' JSON, if made)."""
+        """The outcome of an exchange that did not succeed."""
         transport = exchange.transport
         if exchange.stopped and exchange.result is None:
             note = "not sent: the run stopped first"
@@ -135,7 +121,6 @@ class ImageStep:
                 code=transport.kind if transport else "",
                 message=transport.detail if transport else "",
                 note=note,
-                text=text,
             )
         if transport is not None:
             return self.finish(
@@ -146,14 +131,13 @@ class ImageStep:
                 ops,
                 code=transport.kind,
                 message=transport.detail,
-                text=text,
             )
         error = exchange.error
         code, message = (error.code, error.message) if error is not None else ("", "")
         status = Status.ABORTED if exchange.stopped else Status.FAILED
         note = "run stopped before the next retry" if exchange.stopped else ""
         finished = self.finish(
-            task, started, exchange, status, ops, code=code, message=message, note=note, text=text
+            task, started, exchange, status, ops, code=code, message=message, note=note
         )
         http_status = exchange.result.status if exchange.result is not None else 0
         return Finished(finished.outcome, self._service.is_auth_failure(http_status, code))
@@ -169,7 +153,6 @@ class ImageStep:
         code: str = "",
         message: str = "",
         note: str = "",
-        text: str = "",
     ) -> Finished:
         result = exchange.result
         outcome = sent(
@@ -183,6 +166,7 @@ class ImageStep:
             message=message,
             note=note,
             ops=ops,
-            ops_text=text,
+            # the body's text, from ops_json's cache: the report and the journal use it
+            ops_text=ops_json(ops if ops is not None else task.ops),
         )
         return Finished(outcome)
