@@ -87,8 +87,10 @@ def select(
     def verdict(task: ImageTask) -> int:
         if not in_shard(task.image_id, shard):
             return _ELSEWHERE
-        earlier = earlier_report.get(task.image_id) if earlier_report is not None else None
-        if earlier_report is not None and earlier not in RETRYABLE_REPORT_STATUSES:
+        if (
+            earlier_report is not None
+            and earlier_report.get(task.image_id) not in RETRYABLE_REPORT_STATUSES
+        ):
             return _NOT_RETRIED
         if journal_done is not None and journal_done.get(task.image_id) == ops_digest(task.ops):
             return _DONE
