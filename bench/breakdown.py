@@ -58,13 +58,13 @@ def _best_us(step: Callable[[int], None], images: int) -> float:
 def measure(images: int) -> dict[str, float]:
     """Microseconds per image for each step."""
     from batch_ims import logsetup
-    from batch_ims.auth.aksk import AkSkAuthenticator
+    from batch_ims.clouds.huawei.aksk import AkSkAuthenticator
+    from batch_ims.clouds.huawei.ims import ImsService
     from batch_ims.emulator.images import generated_image_id
     from batch_ims.models import ImageTask, Op, Status, ops_json, sent
     from batch_ims.output.events import ImageEvents
     from batch_ims.output.journal import Journal
     from batch_ims.output.report import Report
-    from batch_ims.services.ims import ImsService
 
     endpoint = yarl.URL("http://127.0.0.1:8080")
     service = ImsService(endpoint)

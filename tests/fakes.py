@@ -12,7 +12,7 @@ from typing import Any
 
 from yarl import URL
 
-from batch_ims.services.ims import ImsService
+from batch_ims.clouds.huawei.ims import ImsService
 from batch_ims.settings import RunSettings, StopPolicy
 from batch_ims.transport.client import HttpResult, Request, TransportError
 from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger

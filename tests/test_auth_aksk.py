@@ -18,8 +18,8 @@ from huaweicloudsdkcore.sdk_request import SdkRequest  # type: ignore[import-unt
 from huaweicloudsdkcore.signer.signer import Signer  # type: ignore[import-untyped]
 from structlog.testing import capture_logs
 
-from batch_ims.auth import AuthFailedError, resolve_authenticator
-from batch_ims.auth.aksk import AkSkAuthenticator
+from batch_ims.clouds.huawei import AuthFailedError, resolve_authenticator
+from batch_ims.clouds.huawei.aksk import AkSkAuthenticator
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 AK = "AKTESTKEY0001"

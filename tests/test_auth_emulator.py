@@ -10,9 +10,14 @@ import aiohttp
 import pytest
 import yarl
 
-from batch_ims.auth import Authenticator, failure_hint, is_auth_failure, resolve_authenticator
+from batch_ims.clouds.huawei import (
+    Authenticator,
+    failure_hint,
+    is_auth_failure,
+    resolve_authenticator,
+)
+from batch_ims.clouds.huawei.errors import parse_error
 from batch_ims.emulator import EmulatorConfig, RunningEmulator, generated_image_id, start_emulator
-from batch_ims.services.huawei_errors import parse_error
 
 T0 = 1_750_000_000.0
 AK, SK, STS = "AKEMULATOR01", "emulator-sk", "emulator-sts"

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from batch_ims.auth import clock_skew, failure_hint, is_auth_failure, says_token_expired
+from batch_ims.clouds.huawei import clock_skew, failure_hint, is_auth_failure, says_token_expired
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 

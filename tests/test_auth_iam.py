@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from batch_ims.auth import AuthFailedError, resolve_authenticator
-from batch_ims.auth.iam import PasswordIdentity, sign_in_body
-from batch_ims.auth.token import IamPasswordAuthenticator, StaticTokenAuthenticator
+from batch_ims.clouds.huawei import AuthFailedError, resolve_authenticator
+from batch_ims.clouds.huawei.iam import PasswordIdentity, sign_in_body
+from batch_ims.clouds.huawei.token import IamPasswordAuthenticator, StaticTokenAuthenticator
 
 T0 = 1_700_000_000.0
 NO_URL = yarl.URL()

@@ -1,5 +1,6 @@
-"""batch_ims.auth.keystone without a real Keystone: clouds.yaml in tmp_path, a small fake Keystone
-on loopback for keystoneauth1 to talk to, and a stand-in token source for the renewal rules."""
+"""clouds.openstack.keystone without a real Keystone: clouds.yaml in tmp_path, a small fake
+Keystone on loopback for keystoneauth1 to talk to, and a stand-in token source for the renewal
+rules."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from batch_ims.auth import AuthFailedError
-from batch_ims.auth.keystone import (
+from batch_ims.clouds.auth import AuthFailedError
+from batch_ims.clouds.openstack.keystone import (
     INSTALL_HINT,
     ImageEndpointNotFoundError,
     KeystoneAuthenticator,

@@ -13,14 +13,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from batch_ims.auth import (
+from batch_ims.clouds.huawei import (
     AuthFailedError,
     failure_hint,
     load_auth_settings,
     resolve_authenticator,
 )
-from batch_ims.auth.credfile import read_profile
-from batch_ims.auth.iam import PasswordIdentity
+from batch_ims.clouds.huawei.credfile import read_profile
+from batch_ims.clouds.huawei.iam import PasswordIdentity
 from batch_ims.errors import AuthConfigError
 from batch_ims.logsetup import redact_text
 

@@ -9,8 +9,8 @@ import pytest
 import yarl
 from structlog.testing import capture_logs
 
-from batch_ims.auth import load_auth_settings, resolve_authenticator
-from batch_ims.auth.resolve import region_from_endpoint
+from batch_ims.clouds.huawei import load_auth_settings, resolve_authenticator
+from batch_ims.clouds.huawei.resolve import region_from_endpoint
 from batch_ims.errors import AuthConfigError
 
 AKSK = {"HUAWEICLOUD_SDK_AK": "AKTESTKEY0001", "HUAWEICLOUD_SDK_SK": "sk-value-1"}

@@ -9,7 +9,7 @@ from pathlib import Path
 from huaweicloudsdkcore.auth.credentials import BasicCredentials  # type: ignore[import-untyped]
 from huaweicloudsdkcore.sdk_request import SdkRequest  # type: ignore[import-untyped]
 
-from batch_ims.auth import signer
+from batch_ims.clouds.huawei import signer
 from bench.context import Sizes
 from bench.floor import CONTENT_TYPE, signed_headers
 from bench.manifests import read_tasks, write_manifest

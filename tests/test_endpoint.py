@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
+from batch_ims.clouds.huawei.ims import region_endpoint, resolve_endpoint
 from batch_ims.errors import UsageError
-from batch_ims.services.ims import region_endpoint, resolve_endpoint
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_an_endpoint_carrying_a_password_is_refused_without_echoing_it(name: str
 
 
 def test_an_iam_endpoint_with_userinfo_is_refused_before_anything_is_sent() -> None:
-    from batch_ims.auth import resolve_authenticator
+    from batch_ims.clouds.huawei import resolve_authenticator
     from batch_ims.errors import AuthConfigError
 
     env = {

@@ -9,7 +9,11 @@ from typing import Any
 
 
 def _schema() -> dict[str, Any]:
-    text = resources.files("batch_ims.services").joinpath("glance_image_schema.json").read_text()
+    text = (
+        resources.files("batch_ims.clouds.openstack")
+        .joinpath("glance_image_schema.json")
+        .read_text()
+    )
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from yarl import URL
 
+from batch_ims.clouds.openstack.glance import GlanceService
+from batch_ims.clouds.openstack.rules import bundled_rules, rules_from_schema
 from batch_ims.manifest import load_manifest
 from batch_ims.models import Op, ops_json
-from batch_ims.services.glance import GlanceService
-from batch_ims.services.glance_rules import bundled_rules, rules_from_schema
 from tests.e2e.harness import write_csv
 
 IMAGE = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"

@@ -1,4 +1,4 @@
-"""batch_ims.services.glance: requests, image documents and Glance's real error bodies.
+"""batch_ims.clouds.openstack.glance: requests, image documents and Glance's real error bodies.
 
 The error bodies are the ones a real Glance (33.x) answered, recorded by the OpenStack suite.
 """
@@ -10,7 +10,7 @@ import json
 import pytest
 from yarl import URL
 
-from batch_ims.services.glance import PATCH_CONTENT_TYPE, GlanceService
+from batch_ims.clouds.openstack.glance import PATCH_CONTENT_TYPE, GlanceService
 
 IMAGE = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
 CONFLICT_HTML = (

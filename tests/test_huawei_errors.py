@@ -1,4 +1,4 @@
-"""batch_ims.services.huawei_errors: every error-body shape Huawei Cloud answers with."""
+"""batch_ims.clouds.huawei.errors: every error-body shape Huawei Cloud answers with."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batch_ims.services.huawei_errors import ApiError, parse_error
+from batch_ims.clouds.huawei.errors import ApiError, parse_error
 
 SHAPES = {
     "ims_nested_error": (

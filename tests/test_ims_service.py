@@ -1,11 +1,11 @@
-"""batch_ims.services.ims.ImsService: its requests, image documents, throttles and retries."""
+"""batch_ims.clouds.huawei.ims.ImsService: its requests, image documents, throttles and retries."""
 
 from __future__ import annotations
 
 import pytest
 from yarl import URL
 
-from batch_ims.services.ims import ImsService
+from batch_ims.clouds.huawei.ims import ImsService
 
 ENDPOINT = URL("https://ims.cn-north-4.myhuaweicloud.com")
 IMAGE_ID = "4f5a3d2e-1b0c-4a9e-8d7f-6c5b4a392817"

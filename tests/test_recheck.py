@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from batch_ims.clouds.openstack.rules import rules_from_schema
 from batch_ims.models import ImageTask, Op, Status
 from batch_ims.run.recheck import recheck
-from batch_ims.services.glance_rules import rules_from_schema
 
 SCHEMA = {
     "properties": {

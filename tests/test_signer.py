@@ -1,4 +1,4 @@
-"""batch_ims.auth.signer against huaweicloudsdkcore's own Signer, and the emulator's verifier."""
+"""clouds.huawei.signer against huaweicloudsdkcore's own Signer, and the emulator's verifier."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_ims.auth import signer
+from batch_ims.clouds.huawei import signer
 
 AK = "HPUAEXAMPLEAK0000001"
 SK = "ExampleSecretKeyDoNotUse0000000000000000"

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from batch_ims.auth.signer import verify
+from batch_ims.clouds.huawei.signer import verify
 from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.emulator.responses import PROJECT_MISMATCH, apig_auth_failure, ims_error
 

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from batch_ims.clouds.service import ImageService
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Finished, ImageTask, Op, Status, ops_json, sent
-from batch_ims.services.base import ImageService
 from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger
 from batch_ims.values import mismatches
 

@@ -20,7 +20,7 @@ from typing import TextIO
 
 import structlog
 
-from batch_ims.auth import AuthFailedError, failure_hint
+from batch_ims.clouds.huawei import AuthFailedError, failure_hint
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError
 from batch_ims.exitcodes import ExitCode

@@ -25,6 +25,6 @@ def attribute_rules(settings: RunSettings, env: Mapping[str, str]) -> AttributeR
     """The validation rules of the service the run talks to (Glance's from its schema)."""
     if cloud_name(settings, env) is None:
         return IMS
-    from batch_ims.services.glance_rules import bundled_rules
+    from batch_ims.clouds.openstack.rules import bundled_rules
 
     return bundled_rules()

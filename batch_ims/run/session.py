@@ -17,11 +17,11 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from batch_ims.auth import Authenticator, AuthFailedError
+from batch_ims.clouds.huawei import Authenticator, AuthFailedError
+from batch_ims.clouds.service import ImageService
 from batch_ims.run.image import ImageStep
 from batch_ims.run.stop import RunStop
 from batch_ims.run.target import Target
-from batch_ims.services.base import ImageService
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 from batch_ims.transport.client import (
@@ -119,7 +119,7 @@ def _nowhere(target: Target) -> tuple[URL, ImageService]:
     try:
         return target.locate()
     except (AuthFailedError, RuntimeError):
-        from batch_ims.services.ims import ImsService
+        from batch_ims.clouds.huawei.ims import ImsService
 
         unused = URL("https://unused.invalid")
         return unused, ImsService(unused)

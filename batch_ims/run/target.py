@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from batch_ims.auth import Authenticator, AuthFailedError, resolve_authenticator
+from batch_ims.clouds.huawei import Authenticator, AuthFailedError, resolve_authenticator
+from batch_ims.clouds.huawei.ims import ImsService, resolve_endpoint
+from batch_ims.clouds.service import ImageService
 from batch_ims.errors import UsageError
 from batch_ims.run.service_choice import cloud_name
-from batch_ims.services.base import ImageService
-from batch_ims.services.ims import ImsService, resolve_endpoint
 from batch_ims.settings import RunSettings
 from batch_ims.transport.endpoint import check_endpoint
 
@@ -51,8 +51,8 @@ def resolve_target(settings: RunSettings, env: Mapping[str, str]) -> Target:
 
 
 def _openstack(settings: RunSettings, cloud: str) -> Target:
-    from batch_ims.auth.keystone import KeystoneAuthenticator, load_cloud
-    from batch_ims.services.glance import GlanceService
+    from batch_ims.clouds.openstack.glance import GlanceService
+    from batch_ims.clouds.openstack.keystone import KeystoneAuthenticator, load_cloud
 
     if settings.profile is not None:
         raise UsageError("--profile is for Huawei Cloud credentials; with --cloud give neither")

@@ -2,7 +2,7 @@
 
 A body without a code (an HTML page from a proxy, empty, not JSON) gives ``HTTP_<status>`` and
 a short, whitespace-collapsed excerpt of the text. Image services read their own error
-documents (`batch_ims.services`) and fall back on `fallback_error`. Nothing here raises.
+documents (`batch_ims.clouds.service`) and fall back on `fallback_error`. Nothing here raises.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Glance v2 through plain aiohttp with KeystoneAuthenticator: create, PATCH, read back; and the
 exact error answers and image schema the Glance service module is built against.
 
-The schema (batch_ims/services/glance_image_schema.json) and the error answers
+The schema (batch_ims/clouds/openstack/glance_image_schema.json) and the error answers
 (glance_error_bodies.json beside this file) are recorded from this Glance; a test fails when
 the live server disagrees. To record them again after a Glance upgrade:
 
@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 import yarl
 
-from batch_ims.auth.keystone import KeystoneAuthenticator, keystone_authenticator
+from batch_ims.clouds.openstack.keystone import KeystoneAuthenticator, keystone_authenticator
 from tests.openstack.clouds import WriteClouds
 from tests.openstack.stack import Stack
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.openstack
 
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 ERROR_BODIES = Path(__file__).with_name("glance_error_bodies.json")
-SCHEMA_RESOURCE = ("batch_ims.services", "glance_image_schema.json")
+SCHEMA_RESOURCE = ("batch_ims.clouds.service", "glance_image_schema.json")
 REFRESH = os.environ.get("BATCH_IMS_REFRESH_GLANCE_FIXTURES") == "1"
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from batch_ims.auth import AuthFailedError
-from batch_ims.auth.keystone import ImageEndpointNotFoundError, keystone_authenticator
+from batch_ims.clouds.auth import AuthFailedError
+from batch_ims.clouds.openstack.keystone import ImageEndpointNotFoundError, keystone_authenticator
 from batch_ims.errors import AuthConfigError
 from tests.openstack.clouds import WriteClouds
 from tests.openstack.stack import (

@@ -1,4 +1,4 @@
-"""Environment (and `--profile`) -> one authentication mode. Precedence: see `batch_ims.auth`."""
+"""Environment (and `--profile`) -> one authentication mode. Precedence: see `clouds.huawei`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import structlog
 import yarl
 
-from batch_ims.auth import base
-from batch_ims.auth.aksk import AkSkAuthenticator
-from batch_ims.auth.base import Authenticator, Clock
-from batch_ims.auth.credfile import Profile, credentials_path, read_profile
-from batch_ims.auth.iam import PasswordIdentity
-from batch_ims.auth.token import IamPasswordAuthenticator, StaticTokenAuthenticator
+from batch_ims.clouds.auth import Authenticator, Clock
+from batch_ims.clouds.huawei import names as base
+from batch_ims.clouds.huawei.aksk import AkSkAuthenticator
+from batch_ims.clouds.huawei.credfile import Profile, credentials_path, read_profile
+from batch_ims.clouds.huawei.iam import PasswordIdentity
+from batch_ims.clouds.huawei.token import IamPasswordAuthenticator, StaticTokenAuthenticator
 from batch_ims.errors import AuthConfigError, UsageError
 from batch_ims.logsetup import register_secret
 from batch_ims.transport.endpoint import check_endpoint

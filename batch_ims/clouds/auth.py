@@ -1,4 +1,4 @@
-"""What every authentication mode offers the runner, and the names of the variables it reads."""
+"""What every authentication mode of every cloud offers the run, and its token renewal timing."""
 
 from __future__ import annotations
 
@@ -11,25 +11,9 @@ import yarl
 from batch_ims.errors import BatchImsError
 from batch_ims.transport.ratelimit import Clock as Clock  # one definition, re-exported
 
-ENV_AUTH_TOKEN = "BATCH_IMS_AUTH_TOKEN"  # noqa: S105 - a variable name
-ENV_IAM_USER = "BATCH_IMS_IAM_USER"
-ENV_IAM_PASSWORD = "BATCH_IMS_IAM_PASSWORD"  # noqa: S105 - a variable name, not a password
-ENV_IAM_DOMAIN = "BATCH_IMS_IAM_DOMAIN"
-ENV_AK = "HUAWEICLOUD_SDK_AK"
-ENV_SK = "HUAWEICLOUD_SDK_SK"
-ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
-ENV_PROJECT_ID = "HUAWEICLOUD_SDK_PROJECT_ID"
-ENV_IAM_ENDPOINT = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
-ENV_CREDENTIALS_FILE = "HUAWEICLOUD_SDK_CREDENTIALS_FILE"
-
-DEFAULT_IAM_ENDPOINT = yarl.URL("https://iam.myhuaweicloud.com")
-
-MODE_AKSK = "aksk"
-MODE_TEMPORARY_AKSK = "temporary-aksk"
-MODE_TOKEN = "token"  # noqa: S105 - a mode name
-MODE_IAM_PASSWORD = "iam-password"  # noqa: S105 - a mode name
-
-SIGNING_MODES = frozenset({MODE_AKSK, MODE_TEMPORARY_AKSK})
+REFRESH_MARGIN_SECONDS = 600.0  # renew a token this long before expiry
+RECENT_SECONDS = 60.0  # a token this fresh is not renewed again on a 401 "expired"
+RENEWAL_BACKOFF_SECONDS = 60.0  # after a failed renewal, keep the old token this long
 
 
 class AuthFailedError(BatchImsError):
@@ -77,8 +61,3 @@ class Authenticator(Protocol):
     def describe(self) -> str:
         """One line for logs and the summary, never a secret."""
         ...
-
-
-def mask_key(ak: str) -> str:
-    """Enough of an access key to tell two apart in a log, not the whole of it."""
-    return ak[:4] + "…" if len(ak) > 8 else "…"

@@ -8,9 +8,10 @@ import aiohttp
 import structlog
 import yarl
 
-from batch_ims.auth.base import MODE_AKSK, MODE_TEMPORARY_AKSK, Clock, mask_key
-from batch_ims.auth.iam import fetch_project_id
-from batch_ims.auth.signer import RequestSigner, sdk_date
+from batch_ims.clouds.auth import Clock
+from batch_ims.clouds.huawei.iam import fetch_project_id
+from batch_ims.clouds.huawei.names import MODE_AKSK, MODE_TEMPORARY_AKSK, mask_key
+from batch_ims.clouds.huawei.signer import RequestSigner, sdk_date
 
 log = structlog.get_logger()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-from batch_ims.auth.base import (
+from batch_ims.clouds.huawei.names import (
     ENV_AK,
     ENV_AUTH_TOKEN,
     ENV_IAM_DOMAIN,

@@ -37,8 +37,13 @@ import aiohttp
 import structlog
 import yarl
 
-from batch_ims.auth.base import AuthFailedError, Clock
-from batch_ims.auth.token import RECENT_SECONDS, REFRESH_MARGIN_SECONDS, RENEWAL_BACKOFF_SECONDS
+from batch_ims.clouds.auth import (
+    RECENT_SECONDS,
+    REFRESH_MARGIN_SECONDS,
+    RENEWAL_BACKOFF_SECONDS,
+    AuthFailedError,
+    Clock,
+)
 from batch_ims.errors import AuthConfigError, UsageError
 from batch_ims.logsetup import redact_text, register_secret
 

@@ -9,21 +9,18 @@ import aiohttp
 import structlog
 import yarl
 
-from batch_ims.auth.base import (
-    ENV_AUTH_TOKEN,
-    MODE_IAM_PASSWORD,
-    MODE_TOKEN,
+from batch_ims.clouds.auth import (
+    RECENT_SECONDS,
+    REFRESH_MARGIN_SECONDS,
+    RENEWAL_BACKOFF_SECONDS,
     AuthFailedError,
     Clock,
 )
-from batch_ims.auth.hints import says_token_expired
-from batch_ims.auth.iam import IamToken, PasswordIdentity, sign_in
+from batch_ims.clouds.huawei.hints import says_token_expired
+from batch_ims.clouds.huawei.iam import IamToken, PasswordIdentity, sign_in
+from batch_ims.clouds.huawei.names import ENV_AUTH_TOKEN, MODE_IAM_PASSWORD, MODE_TOKEN
 
 log = structlog.get_logger()
-
-REFRESH_MARGIN_SECONDS = 600.0  # renew this long before expiry (tokens live 24 h)
-RECENT_SECONDS = 60.0  # a token this fresh is not renewed again on a 401 "expired"
-RENEWAL_BACKOFF_SECONDS = 60.0  # after a failed renewal, keep the old token this long
 
 
 class StaticTokenAuthenticator:

@@ -64,7 +64,7 @@ def rules_from_schema(schema: Mapping[str, Any]) -> AttributeRules:
 @cache
 def bundled_schema() -> dict[str, Any]:
     text = (
-        resources.files("batch_ims.services")
+        resources.files("batch_ims.clouds.openstack")
         .joinpath("glance_image_schema.json")
         .read_text(encoding="utf-8")
     )

@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 import yarl
 
-from batch_ims.auth.base import AuthFailedError, Clock
-from batch_ims.auth.hints import failure_hint
-from batch_ims.services.huawei_errors import parse_error
+from batch_ims.clouds.auth import AuthFailedError, Clock
+from batch_ims.clouds.huawei.errors import parse_error
+from batch_ims.clouds.huawei.hints import failure_hint
 from batch_ims.transport.client import read_capped
 
 SignFn = Callable[[str, yarl.URL, bytes, Mapping[str, str]], dict[str, str]]

@@ -12,12 +12,12 @@ from typing import Any
 
 from yarl import URL
 
-from batch_ims.auth.hints import is_auth_failure
+from batch_ims.clouds.huawei.errors import parse_error
+from batch_ims.clouds.huawei.hints import is_auth_failure
+from batch_ims.clouds.service import ImageUrls, check_image_id
 from batch_ims.errors import UsageError
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
-from batch_ims.services.base import ImageUrls, check_image_id
-from batch_ims.services.huawei_errors import parse_error
 from batch_ims.transport.apierror import ApiError
 from batch_ims.transport.client import Request
 from batch_ims.transport.endpoint import check_endpoint

@@ -16,10 +16,10 @@ from typing import Any
 
 from yarl import URL
 
+from batch_ims.clouds.openstack.rules import bundled_rules, rules_from_schema
+from batch_ims.clouds.service import ImageUrls
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
-from batch_ims.services.base import ImageUrls
-from batch_ims.services.glance_rules import bundled_rules, rules_from_schema
 from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 from batch_ims.transport.client import Request
 from batch_ims.transport.retry import RETRY_STATUSES

@@ -33,9 +33,14 @@ Secrets (SK, security token, token, password) never appear in exception text, re
 
 from __future__ import annotations
 
-from batch_ims.auth.base import Authenticator, AuthFailedError
-from batch_ims.auth.hints import clock_skew, failure_hint, is_auth_failure, says_token_expired
-from batch_ims.auth.resolve import (
+from batch_ims.clouds.auth import Authenticator, AuthFailedError
+from batch_ims.clouds.huawei.hints import (
+    clock_skew,
+    failure_hint,
+    is_auth_failure,
+    says_token_expired,
+)
+from batch_ims.clouds.huawei.resolve import (
     AuthSettings,
     build_authenticator,
     load_auth_settings,

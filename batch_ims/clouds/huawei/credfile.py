@@ -22,7 +22,7 @@ from pathlib import Path
 
 import structlog
 
-from batch_ims.auth.base import ENV_CREDENTIALS_FILE
+from batch_ims.clouds.huawei.names import ENV_CREDENTIALS_FILE
 from batch_ims.errors import AuthConfigError
 
 log = structlog.get_logger()

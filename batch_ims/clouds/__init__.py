@@ -1,0 +1,1 @@
+"""Everything that varies by cloud: one package per cloud family, chosen once per run."""
