@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from batch_ims.configfile import read_trusted
 from batch_ims.errors import UsageError
 from batch_ims.settings import (
     PATH_SETTINGS,
@@ -51,17 +52,11 @@ def _check_type(path: Path, key: str, name: str, value: Any) -> None:
         raise UsageError(f"{path}: key {key!r} must be {wanted}, not {type(value).__name__}")
 
 
-def load_job(path: Path, *, now: datetime | None = None) -> dict[str, Any]:
-    """The job file's settings, keyed by setting name, paths made absolute.
-
-    strftime fields of output paths (`report = "out/nightly-%Y%m%d.csv"`) are expanded as
-    written, before the path is joined to the job file's folder (whose name may hold a `%`);
-    such paths come back as `Path`, already expanded.
-    """
-    now = now or datetime.now(UTC)
+def _read(path: Path) -> dict[str, Any]:
+    """The job file's TOML, read only when its owner and mode are trusted (`configfile`)."""
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        text = read_trusted(path, what="job file").data.decode("utf-8")
+        return tomllib.loads(text)
     except FileNotFoundError as exc:
         raise UsageError(f"job file {str(path)!r} does not exist") from exc
     except OSError as exc:
@@ -70,6 +65,22 @@ def load_job(path: Path, *, now: datetime | None = None) -> dict[str, Any]:
         raise UsageError(f"job file {str(path)!r}: not UTF-8 text (TOML files are UTF-8)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"job file {str(path)!r}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise UsageError(
+            f"job file {str(path)!r}: arrays or tables nested too deeply; a job file's "
+            "values are flat (strings, numbers, booleans)"
+        ) from None
+
+
+def load_job(path: Path, *, now: datetime | None = None) -> dict[str, Any]:
+    """The job file's settings, keyed by setting name, paths made absolute.
+
+    strftime fields of output paths (`report = "out/nightly-%Y%m%d.csv"`) are expanded as
+    written, before the path is joined to the job file's folder (whose name may hold a `%`);
+    such paths come back as `Path`, already expanded.
+    """
+    now = now or datetime.now(UTC)
+    data = _read(path)
     known = {f.name for f in dataclasses.fields(RunSettings)} - _NOT_IN_JOB_FILES
     base = path.resolve().parent
     values: dict[str, Any] = {}

@@ -19,8 +19,10 @@ from tests.e2e.harness import (
     clean_env,
     cli,
     emulator,
+    give_to_another_user,
     json_lines,
     read_report,
+    refusal,
     write_csv,
 )
 
@@ -236,12 +238,23 @@ def test_credentials_file_readable_by_group_or_others_warns(tmp_path: Path, mode
     assert [(e["level"], e["path"], e["mode"]) for e in warnings] == expected
 
 
-@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
-def test_a_credentials_file_writable_by_others_is_refused_before_anything_is_sent(
-    tmp_path: Path, mode: int
+@pytest.mark.parametrize(
+    ("mode", "planted", "reason"),
+    [
+        (0o620, False, "is writable by group"),
+        (0o602, False, "is writable by others"),
+        (0o666, False, "is writable by group and others"),
+        (0o600, True, "is owned by another user"),
+    ],
+    ids=["group-writable", "others-writable", "all-writable", "another-users"],
+)
+def test_a_credentials_file_another_user_could_write_is_refused_before_anything_is_sent(
+    tmp_path: Path, mode: int, planted: bool, reason: str
 ) -> None:
     manifest, _ = _manifest(tmp_path, 1)
     path = _credentials(tmp_path, mode, ak=AK, sk=SK, project_id=PROJECT)
+    if planted:
+        give_to_another_user(path)
     env = clean_env(HUAWEICLOUD_SDK_CREDENTIALS_FILE=str(path))
     with emulator(images=1, **EMULATOR_AUTH) as running:
         args = _args(manifest, running.url, tmp_path / "r.csv", "--profile", "ops")
@@ -250,10 +263,7 @@ def test_a_credentials_file_writable_by_others_is_refused_before_anything_is_sen
 
     assert result.returncode == 2, result.stderr[-2000:]
     (error,) = [e["error"] for e in json_lines(result.stderr) if e["event"] == "run.error"]
-    assert error == (
-        f"credentials file {path} is writable by other users (mode {mode:04o}); "
-        f"refusing it: run `chmod 600 {path}`"
-    )
+    assert error == refusal("credentials file", path, reason)
     assert requests == 0
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pwd
+import stat
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from batch_ims.emulator.background import BackgroundEmulator
 from batch_ims.emulator.config import EmulatorConfig
@@ -18,6 +22,26 @@ from batch_ims.emulator.config import EmulatorConfig
 AK = "E2EACCESSKEY0000"
 SK = "e2e-secret-key-do-not-log-7f3a9c"
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+
+NOBODY = 65534
+
+
+def refusal(what: str, path: Path, reason: str) -> str:
+    """The line refusing a config file another user could have written (`batch_ims.configfile`)."""
+    uid, mode = path.stat().st_uid, stat.S_IMODE(path.stat().st_mode)
+    owner = f"owner {pwd.getpwuid(uid).pw_name}, uid {uid}, mode {mode:04o}"
+    you = pwd.getpwuid(os.geteuid()).pw_name
+    accepted = f"owned by you ({you}) or root and not writable by group or others"
+    return f"{what} {path} ({owner}) {reason}: refused; use one {accepted}"
+
+
+def give_to_another_user(path: Path) -> None:
+    """chown `path` to nobody (uid 65534), as a file planted by another user would be."""
+    try:
+        os.chown(path, NOBODY, NOBODY)
+    except PermissionError:
+        pytest.skip("chown to nobody needs root: a file owned by another user cannot be made")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -47,6 +71,7 @@ def cli(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 120,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "batch_ims", *args],
@@ -56,6 +81,7 @@ def cli(
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=preexec_fn,
     )
 
 

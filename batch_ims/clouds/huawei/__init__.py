@@ -21,7 +21,8 @@ the profile (`project_id`, `iam_endpoint`); the region is `--region`, else the o
 `--endpoint` host name, else the profile's `region`.
 
 Credentials file: `HUAWEICLOUD_SDK_CREDENTIALS_FILE`, default `~/.huaweicloud/credentials`, the
-SDK's INI format (`--profile basic` reads the section the SDK itself uses). A warning
+SDK's INI format (`--profile basic` reads the section the SDK itself uses). One another user owns,
+or group or others may write, is refused (`configfile`); a warning
 (`auth.credentials_file_permissive`) is logged when group or others may read it.
 
 IAM endpoint: `HUAWEICLOUD_SDK_IAM_ENDPOINT`, else the profile's `iam_endpoint`, else

@@ -23,7 +23,8 @@ from pathlib import Path
 import structlog
 
 from batch_ims.clouds.huawei.names import ENV_CREDENTIALS_FILE
-from batch_ims.errors import AuthConfigError
+from batch_ims.configfile import read_trusted
+from batch_ims.errors import AuthConfigError, UsageError
 
 log = structlog.get_logger()
 
@@ -51,21 +52,10 @@ def credentials_path(env: Mapping[str, str]) -> Path:
     return (Path(home) if home else Path.home()) / ".huaweicloud" / "credentials"
 
 
-def _check_permissions(path: Path) -> None:
-    """Refuse a file others may write (they could swap the keys), as ssh does; warn on one
-    others may read (they can read the keys), as aws-cli does."""
-    if os.name != "posix":
-        return
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return  # reading it says what is wrong
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise AuthConfigError(
-            f"credentials file {path} is writable by other users (mode {mode:04o}); "
-            f"refusing it: run `chmod 600 {path}`"
-        )
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+def _warn_if_readable(path: Path, mode: int) -> None:
+    """Warn on a file others may read (they can read the keys), as aws-cli does. One others may
+    write, or another user's, was refused by `read_trusted` (they could swap the keys)."""
+    if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):
         log.warning("auth.credentials_file_permissive", path=str(path), mode=f"{mode:04o}")
 
 
@@ -81,11 +71,15 @@ def _parse_problem(error: configparser.Error) -> str:
 def _parse(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, default_section="\x00none")
     try:
-        text = path.read_text(encoding="utf-8")
+        read = read_trusted(path, what="credentials file")
+        text = read.data.decode("utf-8")
     except FileNotFoundError:
         raise AuthConfigError(f"credentials file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:
         raise AuthConfigError(f"credentials file {path}: {type(error).__name__}") from None
+    except UsageError as error:
+        raise AuthConfigError(str(error)) from None
+    _warn_if_readable(path, read.mode)
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as error:
@@ -95,7 +89,6 @@ def _parse(path: Path) -> configparser.ConfigParser:
 
 def read_profile(path: Path, name: str) -> Profile:
     """The named section of the credentials file, or AuthConfigError saying what is wrong."""
-    _check_permissions(path)
     parser = _parse(path)
     if not parser.has_section(name):
         known = ", ".join(parser.sections()) or "none"

@@ -282,20 +282,29 @@ def _lifetime(issued: datetime | None, expires: datetime | None) -> float:
 
 def load_cloud(cloud: str | None, *, region: str | None = None) -> KeystoneCloud:
     """The cloud named `cloud` (None: `OS_CLOUD`, else `envvars` when `OS_*` are set), as the
-    `openstack` CLI would pick it. `region` overrides the cloud's `region_name`.
+    `openstack` CLI would pick it, from vetted files only (`cloudfiles`). `region` overrides the
+    cloud's `region_name`.
 
-    Raises OpenStackNotInstalledError without the extra, AuthConfigError for an unknown cloud or
-    incomplete auth settings. Nothing is sent."""
+    Raises OpenStackNotInstalledError without the extra, UsageError for a refused config file,
+    AuthConfigError for an unknown cloud or incomplete auth settings. Nothing is sent."""
     _require_sdk()
     from keystoneauth1 import exceptions as ksa
     from openstack import exceptions as sdk
     from openstack.config import loader
 
+    from batch_ims.clouds.openstack.cloudfiles import vetted_files
+
+    files = vetted_files()
     try:
         with warnings.catch_warnings():
             # openstacksdk warns about InfluxDB on every load, configured or not
             warnings.filterwarnings("ignore", message="Support for InfluxDB")
-            config = loader.OpenStackConfig(app_name="batch-ims")
+            config = loader.OpenStackConfig(
+                app_name="batch-ims",
+                config_files=files.config,
+                secure_files=files.secure,
+                vendor_files=files.vendor,
+            )
             chosen = config.get_one(cloud=cloud, region_name=region)
     except (sdk.SDKException, ksa.ClientException) as error:
         name = cloud or "(default)"
