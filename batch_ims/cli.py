@@ -217,7 +217,8 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
         "--insecure",
         is_flag=True,
         default=None,
-        help="Do not verify TLS certificates (loud warning; never in production).",
+        help="Do not verify TLS certificates, and accept a plain-http sign-in URL to a "
+        "non-loopback host (loud warning; never in production).",
     ),
     click.option(
         "-v", "--verbose", is_flag=True, default=None, help="Log every image on a terminal too."

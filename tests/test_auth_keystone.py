@@ -28,7 +28,7 @@ from batch_ims.clouds.openstack.keystone import (
     keystone_authenticator,
     load_cloud,
 )
-from batch_ims.errors import AuthConfigError
+from batch_ims.errors import AuthConfigError, UsageError
 from tests.openstack.clouds import WriteClouds, clean_os_env, write_clouds
 
 __all__ = ["clean_os_env", "write_clouds"]
@@ -49,6 +49,8 @@ class FakeKeystone:
     lifetime: timedelta = timedelta(hours=1)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     issued: int = 0
+    redirect_to: str = ""  # answer the token request with a 307 there
+    silent: bool = False  # never answer the token request
 
     async def version(self, request: web.Request) -> web.Response:
         link = {"rel": "self", "href": self.url + "/v3/"}
@@ -57,6 +59,10 @@ class FakeKeystone:
 
     async def tokens(self, request: web.Request) -> web.Response:
         self.bodies.append(await request.json())
+        if self.silent:
+            await asyncio.Event().wait()
+        if self.redirect_to:
+            raise web.HTTPTemporaryRedirect(self.redirect_to + "/v3/auth/tokens")
         if self.refuse:
             error = {"code": 401, "title": "Unauthorized", "message": "requires authentication."}
             return web.json_response({"error": error}, status=401)
@@ -275,6 +281,63 @@ async def test_unreachable_keystone_is_an_auth_failure(
     write_clouds({"mine": cloud})
     with pytest.raises(AuthFailedError, match=r"could not reach Keystone at http://127\.0\.0\.1"):
         await keystone_authenticator("mine").prepare(session)
+
+
+def test_userinfo_in_auth_url_is_refused_unseen_before_anything_is_sent(
+    keystone: FakeKeystone, write_clouds: WriteClouds
+) -> None:
+    cloud = _password_cloud(keystone)
+    cloud["auth"]["auth_url"] = keystone.url.replace("//", f"//alice:{PASSWORD}@") + "/v3"
+    write_clouds({"mine": cloud})
+
+    with pytest.raises(UsageError) as refused:
+        load_cloud("mine")
+
+    assert str(refused.value) == (
+        "cloud 'mine': auth_url: the URL must not carry a user name or password "
+        "(user:password@host); give credentials the documented way"
+    )
+    assert keystone.bodies == []
+
+
+def test_plain_http_to_a_non_loopback_keystone_is_refused_unless_consented(
+    write_clouds: WriteClouds,
+) -> None:
+    cloud = _password_cloud(FakeKeystone(url="http://keystone.example:5000"))
+    write_clouds({"mine": cloud})
+
+    with pytest.raises(UsageError, match=r"plain http to a non-loopback host.*--insecure"):
+        load_cloud("mine")
+    with capture_logs() as logs:
+        consented = load_cloud("mine", plain_http=True)
+
+    assert consented.name == "mine"
+    assert [(e["event"], e["log_level"]) for e in logs] == [("auth.plain_http_sign_in", "warning")]
+
+
+async def test_a_redirected_sign_in_is_not_followed(
+    keystone: FakeKeystone, write_clouds: WriteClouds, session: aiohttp.ClientSession
+) -> None:
+    keystone.redirect_to = keystone.url  # followed, it would post the password again
+    write_clouds({"mine": _password_cloud(keystone)})
+
+    with pytest.raises(AuthFailedError) as failure:
+        await keystone_authenticator("mine").prepare(session)
+
+    assert "answered HTTP 307 with a redirect, which a sign-in never follows" in str(failure.value)
+    assert len(keystone.bodies) == 1
+
+
+async def test_a_silent_keystone_is_given_up_after_the_timeout(
+    keystone: FakeKeystone, write_clouds: WriteClouds, session: aiohttp.ClientSession
+) -> None:
+    keystone.silent = True
+    write_clouds({"mine": _password_cloud(keystone)})
+
+    with pytest.raises(AuthFailedError, match=r"could not reach Keystone .*timed out"):
+        await keystone_authenticator("mine", timeout_s=0.2).prepare(session)
+
+    assert len(keystone.bodies) == 1
 
 
 def test_unknown_cloud_is_a_config_error(write_clouds: WriteClouds) -> None:

@@ -59,7 +59,10 @@ def _openstack(settings: RunSettings, cloud: str) -> Target:
     override = None
     if settings.endpoint:
         override = check_endpoint(settings.endpoint, name="--endpoint", example=_GLANCE)
-    auth = KeystoneAuthenticator(load_cloud(cloud, region=settings.region))
+    source = load_cloud(
+        cloud, region=settings.region, timeout_s=settings.timeout, plain_http=settings.insecure
+    )
+    auth = KeystoneAuthenticator(source)
 
     def locate() -> tuple[URL, ImageService]:
         try:

@@ -44,8 +44,16 @@ from batch_ims.clouds.auth import (
     AuthFailedError,
     Clock,
 )
+from batch_ims.clouds.openstack.signin import (
+    SignInPolicy,
+    SignInRefusedError,
+    check_sign_in_url,
+    in_daemon_thread,
+    requests_session,
+)
 from batch_ims.errors import AuthConfigError, UsageError
 from batch_ims.logsetup import redact_text, register_secret
+from batch_ims.settings import default
 
 if TYPE_CHECKING:
     from keystoneauth1.access import AccessInfo
@@ -160,7 +168,9 @@ class KeystoneCloud:
 
     __slots__ = ("_auth", "_cloud", "_interface", "_override", "_region", "_session")
 
-    def __init__(self, region: CloudRegion, *, region_override: str | None) -> None:
+    def __init__(
+        self, region: CloudRegion, *, region_override: str | None, policy: SignInPolicy
+    ) -> None:
         from keystoneauth1.identity.base import BaseIdentityPlugin
 
         config: Mapping[str, Any] = region.config
@@ -182,8 +192,17 @@ class KeystoneCloud:
                 f"cloud {region.name!r}: auth_type {auth_type!r} does not sign in to Keystone; "
                 "use password, v3applicationcredential or token"
             )
+        check_sign_in_url(
+            self._cloud.auth_url, name=f"cloud {region.name!r}: auth_url", policy=policy
+        )
+        if policy.plain_http and self._cloud.auth_url.lower().startswith("http:"):
+            log.warning(
+                "auth.plain_http_sign_in",
+                cloud=region.name,
+                advice="--insecure: anyone on the network path can read the password",
+            )
         self._auth: BaseIdentityPlugin = plugin
-        self._session: Session = region.get_session()
+        self._session: Session = _session(region, plugin, policy)
         self._region = region_override or region.get_region_name(IMAGE_SERVICE_TYPE) or None
         interface = region.get_interface(IMAGE_SERVICE_TYPE)
         if isinstance(interface, list):
@@ -217,6 +236,10 @@ class KeystoneCloud:
         self._auth.invalidate()
         try:
             access = self._auth.get_access(self._session)
+        except SignInRefusedError as error:
+            raise AuthFailedError(
+                f"sign-in to Keystone for cloud {self._cloud.name!r} stopped: {error}"
+            ) from None
         except ksa.HttpError as error:
             raise self._refused(error.http_status, error.message) from None
         except (ksa.ConnectionError, ksa.DiscoveryFailure) as error:
@@ -274,19 +297,44 @@ class KeystoneCloud:
         return f"<KeystoneCloud {self.describe()}>"
 
 
+def _session(region: CloudRegion, plugin: BaseIdentityPlugin, policy: SignInPolicy) -> Session:
+    """keystoneauth's session for the sign-in: the cloud's TLS settings, the run's timeout on
+    every request, no redirect followed, every URL checked (`signin.requests_session`)."""
+    from keystoneauth1.session import Session
+
+    verify, cert = region.get_requests_verify_args()
+    return Session(
+        auth=plugin,
+        session=requests_session(policy),
+        verify=verify,
+        cert=cert,
+        timeout=policy.timeout_s,
+        redirect=False,
+        app_name="batch-ims",
+    )
+
+
 def _lifetime(issued: datetime | None, expires: datetime | None) -> float:
     if issued is not None and expires is not None and expires > issued:
         return (expires - issued).total_seconds()
     return TOKEN_LIFETIME_SECONDS
 
 
-def load_cloud(cloud: str | None, *, region: str | None = None) -> KeystoneCloud:
+def load_cloud(
+    cloud: str | None,
+    *,
+    region: str | None = None,
+    timeout_s: float = default("timeout"),
+    plain_http: bool = False,
+) -> KeystoneCloud:
     """The cloud named `cloud` (None: `OS_CLOUD`, else `envvars` when `OS_*` are set), as the
     `openstack` CLI would pick it, from vetted files only (`cloudfiles`). `region` overrides the
-    cloud's `region_name`.
+    cloud's `region_name`; `timeout_s` bounds every sign-in request; `plain_http` (the run's
+    `--insecure`) accepts a plain-http `auth_url` to a non-loopback host.
 
     Raises OpenStackNotInstalledError without the extra, UsageError for a refused config file,
-    AuthConfigError for an unknown cloud or incomplete auth settings. Nothing is sent."""
+    AuthConfigError for an unknown cloud, incomplete auth settings or a refused `auth_url`.
+    Nothing is sent."""
     _require_sdk()
     from keystoneauth1 import exceptions as ksa
     from openstack import exceptions as sdk
@@ -309,7 +357,8 @@ def load_cloud(cloud: str | None, *, region: str | None = None) -> KeystoneCloud
     except (sdk.SDKException, ksa.ClientException) as error:
         name = cloud or "(default)"
         raise AuthConfigError(f"cloud {name}: {_one_line(str(error))}") from None
-    return KeystoneCloud(chosen, region_override=region)
+    policy = SignInPolicy(timeout_s=timeout_s, plain_http=plain_http)
+    return KeystoneCloud(chosen, region_override=region, policy=policy)
 
 
 class KeystoneAuthenticator:
@@ -368,7 +417,7 @@ class KeystoneAuthenticator:
 
     async def _fetch(self, *, reason: str) -> _Held:
         self._token_requests += 1
-        grant = await asyncio.to_thread(self._source.fetch)
+        grant = await in_daemon_thread(self._source.fetch, name="keystone-sign-in")
         held = _Held(grant=grant, fetched_at=self._clock())
         self._held = held
         log.info(
@@ -433,10 +482,15 @@ class KeystoneAuthenticator:
 
 
 def keystone_authenticator(
-    cloud: str | None, *, region: str | None = None, clock: Clock = time.time
+    cloud: str | None,
+    *,
+    region: str | None = None,
+    clock: Clock = time.time,
+    timeout_s: float = default("timeout"),
+    plain_http: bool = False,
 ) -> KeystoneAuthenticator:
     """The authenticator for `--cloud NAME` (see `load_cloud`); nothing is sent until `prepare`."""
-    source = load_cloud(cloud, region=region)
+    source = load_cloud(cloud, region=region, timeout_s=timeout_s, plain_http=plain_http)
     log.info(
         "auth.mode_selected",
         mode=MODE_KEYSTONE,
