@@ -64,7 +64,7 @@ class Journal:
 
     def write(self, outcome: Outcome) -> None:
         status = outcome.status
-        if status is Status.ABORTED or status is Status.INVALID:
+        if status is Status.ABORTED or status is Status.INVALID or status is Status.DRIFTED:
             return
         holds = outcome.holds or status is Status.SUCCEEDED
         http_status = outcome.http_status

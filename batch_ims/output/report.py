@@ -323,7 +323,7 @@ def check_report_path(path: Path) -> None:
         raise UsageError(f"report {str(path)!r} is a folder; give a file name")
 
 
-def open_report(path: Path, *, overwrite: bool = True) -> Report:
+def open_report(path: Path, *, overwrite: bool) -> Report:
     """The report at `path` (its format from the extension), folders included."""
     return Report(path, overwrite=overwrite)
 
