@@ -95,3 +95,9 @@ def test_an_unreadable_or_absent_file_is_skipped_as_the_loader_skips_it(
     monkeypatch.setattr("openstack.config.loader.CONFIG_FILES", [str(tmp_path / "也无.yaml")])
 
     assert vetted_files(env).config == []
+
+
+def test_a_yaml_file_of_too_many_values_is_refused_while_it_is_read(tmp_path: Path) -> None:
+    env = _env(tmp_path, "clouds.yaml", "clouds: [" + "1," * 100_001 + "1]\n")
+
+    assert _refused(env).endswith("clouds.yaml holds more than 100,000 values: refused")

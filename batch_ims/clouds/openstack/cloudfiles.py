@@ -49,17 +49,22 @@ class _Unbounded(Exception):
 
 class _BoundedLoader(yaml.SafeLoader):
     """Composes the node graph (nothing is constructed), refusing documents nested deeper than
-    `MAX_DEPTH` before Python's recursion limit could be reached."""
+    `MAX_DEPTH` before Python's recursion limit could be reached, or with more than
+    `MAX_NODES` nodes before they are all held."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
+        self._nodes += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise _Unbounded(f"nested deeper than {MAX_DEPTH} levels")
+            if self._nodes > MAX_NODES:
+                raise _Unbounded(f"holds more than {MAX_NODES:,} values")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
