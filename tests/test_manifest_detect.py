@@ -92,3 +92,13 @@ def test_gb18030_characters_beyond_gb2312_are_rare_not_foreign() -> None:
     value = "王喆 𠮷野家 数据库"  # 喆: GBK only; 𠮷: four bytes in GB18030
 
     assert choose("m.csv", _one_row(value, "gb18030")) == "gb18030"
+
+
+def test_korean_file_the_language_models_cannot_place_is_refused_not_read_as_chinese() -> None:
+    data = "image_id,name\r\nx,검증\r\ny,공용\r\nz,고객지원\r\n".encode("cp949")
+
+    with pytest.raises(ManifestError) as caught:
+        choose("m.csv", data)
+
+    assert "cp949 ('검증')" in caught.value.problem
+    assert "gb18030 ('八刘')" in caught.value.problem

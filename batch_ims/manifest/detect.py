@@ -29,6 +29,7 @@ rule on a corpus of small manifests in each code page (bench/README.md).
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Final
 
 from batch_ims.errors import ManifestError
@@ -48,6 +49,7 @@ _SUPERSET_OF: Final = {
     "gbk": "gb18030",
     "gb2312": "gb18030",
 }
+_NO_MATCH: Final = "utf-8"
 _SAMPLE_CELLS: Final = 1 << 18  # bytes of non-ASCII cells given to the detector
 _CELL_BREAKS = re.compile(rb'[\r\n\t ,;"]+')
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
@@ -83,12 +85,15 @@ def ranked(sample: bytes, found: list[Reading]) -> list[tuple[Reading, float]]:
 
     by_name = {reading.encoding: reading for reading in found}
     confidence = dict.fromkeys(by_name, 0.0)
-    for guess in chardet.detect_all(
-        sample,
-        ignore_threshold=True,
-        include_encodings=list(by_name),
-        no_match_encoding=found[0].encoding,
-    ):
+    with warnings.catch_warnings():  # "no_match_encoding is excluded": as meant
+        warnings.simplefilter("ignore", UserWarning)
+        guesses = chardet.detect_all(
+            sample,
+            ignore_threshold=True,
+            include_encodings=list(by_name),
+            no_match_encoding=_NO_MATCH,  # never a candidate: no guess, not a made-up one
+        )
+    for guess in guesses:
         name = _codec_name(guess["encoding"])
         if name in confidence:
             confidence[name] = max(confidence[name], guess["confidence"])
