@@ -18,8 +18,8 @@ double quote). Then, in three steps:
 3. several left: chardet's language models rank them, and the first is taken when it scores
    `LEAD` times the second, or only `PREFERRED_LEAD` times when it is GB18030 (the main
    user base writes GBK: a short Chinese file is read as Chinese rather than refused, at
-   the price of about one Big5 or Korean file of a single word in a thousand read as
-   Chinese characters: bench/README.md).
+   the price of up to one Big5 file in 300 whose single word reads as two common
+   simplified characters being read as those: bench/README.md).
 
 Otherwise the choice is refused (ManifestError) naming the readings: the bytes are
 ambiguous and only the user knows what they meant. `python -m bench.encoding` measures the
