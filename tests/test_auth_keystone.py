@@ -309,10 +309,13 @@ def test_plain_http_to_a_non_loopback_keystone_is_refused_unless_consented(
     with pytest.raises(UsageError, match=r"plain http to a non-loopback host.*--insecure"):
         load_cloud("mine")
     with capture_logs() as logs:
-        consented = load_cloud("mine", plain_http=True)
+        consented = keystone_authenticator("mine", plain_http=True)
 
-    assert consented.name == "mine"
-    assert [(e["event"], e["log_level"]) for e in logs] == [("auth.plain_http_sign_in", "warning")]
+    assert consented.region == "RegionOne"
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("auth.plain_http_sign_in", "warning"),
+        ("auth.mode_selected", "info"),
+    ]
 
 
 async def test_a_redirected_sign_in_is_not_followed(

@@ -13,6 +13,7 @@ from batch_ims.clouds.openstack.signin import (
     SignInRefusedError,
     check_sign_in_url,
     in_daemon_thread,
+    is_secure_sign_in,
     requests_session,
 )
 from batch_ims.errors import UsageError
@@ -91,3 +92,16 @@ async def test_the_result_and_the_error_of_the_call_reach_the_awaiter() -> None:
     assert await in_daemon_thread(lambda: "令牌", name="ok") == "令牌"
     with pytest.raises(ValueError, match="拒绝"):
         await in_daemon_thread(fail, name="fail")
+
+
+@pytest.mark.parametrize(
+    ("url", "secure"),
+    [
+        ("https://keystone.example:5000/v3", True),
+        ("http://127.0.0.1:5000/v3", True),
+        ("http://localhost/v3", True),
+        ("http://keystone.example:5000/v3", False),
+    ],
+)
+def test_only_plain_http_elsewhere_is_an_insecure_sign_in(url: str, secure: bool) -> None:
+    assert is_secure_sign_in(url) is secure

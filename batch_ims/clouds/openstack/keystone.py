@@ -49,6 +49,7 @@ from batch_ims.clouds.openstack.signin import (
     SignInRefusedError,
     check_sign_in_url,
     in_daemon_thread,
+    is_secure_sign_in,
     requests_session,
 )
 from batch_ims.errors import AuthConfigError, UsageError
@@ -195,12 +196,6 @@ class KeystoneCloud:
         check_sign_in_url(
             self._cloud.auth_url, name=f"cloud {region.name!r}: auth_url", policy=policy
         )
-        if policy.plain_http and self._cloud.auth_url.lower().startswith("http:"):
-            log.warning(
-                "auth.plain_http_sign_in",
-                cloud=region.name,
-                advice="--insecure: anyone on the network path can read the password",
-            )
         self._auth: BaseIdentityPlugin = plugin
         self._session: Session = _session(region, plugin, policy)
         self._region = region_override or region.get_region_name(IMAGE_SERVICE_TYPE) or None
@@ -495,6 +490,12 @@ def keystone_authenticator(
 ) -> KeystoneAuthenticator:
     """The authenticator for `--cloud NAME` (see `load_cloud`); nothing is sent until `prepare`."""
     source = load_cloud(cloud, region=region, timeout_s=timeout_s, plain_http=plain_http)
+    if not is_secure_sign_in(source.auth_url):
+        log.warning(
+            "auth.plain_http_sign_in",
+            cloud=source.name,
+            advice="--insecure: anyone on the network path can read the password",
+        )
     log.info(
         "auth.mode_selected",
         mode=MODE_KEYSTONE,

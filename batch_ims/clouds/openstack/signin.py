@@ -19,11 +19,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import structlog
 
 from batch_ims.errors import UsageError
-from batch_ims.transport.endpoint import check_endpoint
+from batch_ims.transport.endpoint import check_endpoint, is_loopback
 
 if TYPE_CHECKING:
     import requests
@@ -57,6 +58,13 @@ def check_sign_in_url(url: str, *, name: str, policy: SignInPolicy) -> None:
         check_endpoint(url, name=name, example=EXAMPLE, plain_http=policy.plain_http)
     except UsageError as error:
         raise UsageError(f"{error}; {CONSENT} accepts it anyway") from None
+
+
+def is_secure_sign_in(url: str) -> bool:
+    """Whether a checked sign-in URL keeps the password off the network in clear: https, or
+    plain http to loopback (the rest passed only with `--insecure`)."""
+    parsed = urlsplit(url)
+    return parsed.scheme == "https" or is_loopback(parsed.hostname or "")
 
 
 def _quiet_keystoneauth() -> None:
