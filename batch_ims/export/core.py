@@ -156,7 +156,7 @@ async def collect(
 async def _export(
     settings: RunSettings, target: Target, request: ExportRequest, writer: WideManifest
 ) -> tuple[ExportCounts, CellMaker]:
-    from batch_ims.clouds.huawei import AuthFailedError
+    from batch_ims.clouds.auth import AuthFailedError
     from batch_ims.run.session import open_session
     from batch_ims.run.stop import RunStop
     from batch_ims.stats import RunStats
