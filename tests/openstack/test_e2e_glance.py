@@ -202,7 +202,7 @@ def test_an_export_round_trips_with_no_patch_and_an_edited_column_applies_exactl
 
     exported = _cli(export_args, env, tmp_path)
     rows = read_report(out)
-    plan = _cli(["plan", str(out), "--diff", *common], env, tmp_path)
+    plan = _cli(["plan", str(out), "--diff", "--cloud", "lab", "--rate", "200"], env, tmp_path)
     same = _cli(
         ["run", str(out), *common, "--skip-unchanged", "--concurrency", "4",
          "--report", str(tmp_path / "same.csv"), "--summary-json", str(tmp_path / "same.json")],
@@ -229,6 +229,12 @@ def test_an_export_round_trips_with_no_patch_and_an_edited_column_applies_exactl
     assert same.returncode == 0, same.stderr[-2000:]
     assert _summary(tmp_path / "same.json")["requests_by_method"].get("PATCH", 0) == 0
     assert run.returncode == 0, run.stderr[-2000:]
-    assert _summary(tmp_path / "s.json")["requests_by_method"]["PATCH"] == 2
+    # Glance's sqlite may answer a PATCH 500 "database is locked", which is retried: the
+    # report, not the request count, says which images were patched
+    statuses = {row["image_id"]: row["status"] for row in read_report(tmp_path / "r.csv")}
+    assert sorted(i for i, status in statuses.items() if status == "succeeded") == sorted(
+        [ids[0], ids[3]]
+    )
+    assert {statuses[i] for i in ids[4:]} == {"skipped"}
     assert [i for i in ids if after[i]["tier"] == "铂"] == [ids[0], ids[3]]
     assert after[ids[1]]["tier"] == "金"
