@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import UsageError
 from batch_ims.export.columns import (
     CellMaker,
@@ -15,7 +16,6 @@ from batch_ims.export.columns import (
     writable,
 )
 from batch_ims.manifest.attributes import check_value
-from batch_ims.manifest.rules import IMS
 
 IMAGE: dict[str, Any] = {
     "id": "0a7d6c1e-2b3f-4d5e-8f60-718293a4b5c1",

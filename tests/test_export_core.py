@@ -9,11 +9,11 @@ from typing import Any, cast
 
 import pytest
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.clouds.service import ListPage
 from batch_ims.exitcodes import ExitCode
 from batch_ims.export.columns import ColumnChoice
 from batch_ims.export.core import ExportCounts, ExportFailed, ExportRequest, collect
-from batch_ims.manifest.rules import IMS
 from batch_ims.output.wide import WideManifest
 from batch_ims.run.image import ImageStep
 from batch_ims.transport.apierror import ApiError

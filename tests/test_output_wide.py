@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import UsageError
 from batch_ims.manifest import load_manifest
 from batch_ims.manifest.read import read_table
@@ -38,7 +39,7 @@ def test_every_value_reads_back_as_written(tmp_path: Path, suffix: str) -> None:
         [A, B],
         *([value, "b" if name == "name" else ""] for name, value in CELLS.items()),
     ]
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, rules=IMS)
     sent = [op.attribute for op in manifest.tasks[0].ops]
     assert sent == ["name", "__description", "serial", "note", "tabbed"]  # not #status
 

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from batch_ims.clouds.base import Target
 from batch_ims.errors import BatchImsError, UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.export.columns import CONTEXT_PREFIX, CellMaker, ColumnChoice, ordered_columns
@@ -28,7 +29,6 @@ from batch_ims.export.where import Condition, selected
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.output.wide import WideManifest
 from batch_ims.run.image import ImageStep
-from batch_ims.run.target import Target
 from batch_ims.settings import RunSettings
 from batch_ims.transport.exchange import Exchange
 
@@ -157,7 +157,7 @@ async def _export(
     settings: RunSettings, target: Target, request: ExportRequest, writer: WideManifest
 ) -> tuple[ExportCounts, CellMaker]:
     from batch_ims.clouds.auth import AuthFailedError
-    from batch_ims.run.session import open_session
+    from batch_ims.run.session import SignInStopped, open_session
     from batch_ims.run.stop import RunStop
     from batch_ims.stats import RunStats
 
@@ -169,6 +169,8 @@ async def _export(
             maker = await collect(connected.step, request, writer, counts)
     except AuthFailedError as exc:
         raise ExportFailed(f"{exc}; nothing written", ExitCode.ABORTED) from exc
+    except SignInStopped as exc:
+        raise ExportFailed("stopped while signing in; nothing written", ExitCode.ABORTED) from exc
     return counts, maker
 
 

@@ -103,7 +103,7 @@ class ImsService:
         return ListPage(images, images[-1]["id"] if images else None)
 
     def rules_request(self) -> Request | None:
-        return None  # IMS publishes no schema: its rules are `manifest.rules.IMS`
+        return None  # IMS publishes no schema: its rules are `clouds.huawei.rules.IMS`
 
     def rules_from(self, body: bytes) -> AttributeRules | None:
         return None
