@@ -668,10 +668,11 @@ def export(
             out=out,
             filters=filter_pairs,
             where=parse_where(where),
-            choice=parse_choice(columns, sets, unsets, rules),
+            choice=parse_choice(columns, sets, unsets, rules, reserved=cloud.target_columns),
             rules=rules,
             page_size=page_size or EXPORT_PAGE_SIZE,
             overwrite=overwrite,
+            reserved=cloud.target_columns,
         )
         try:
             return int(run_export(settings, cloud.target(), request, sys.stdout))

@@ -38,7 +38,8 @@ def _seed(tmp_path: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
                 "__description": "生产环境 Web 镜像" if n % 2 else "",
                 "min_ram": 2048 * n,
                 "__support_kvm": "true" if n % 3 else "false",
-                **({"owner_team": "平台组", "serial": "0001"} if n < 3 else {}),
+                # `region` is also a target column of a manifest: never an attribute column
+                **({"owner_team": "平台组", "serial": "0001", "region": "cn-x"} if n < 3 else {}),
             }
         )
     for n in range(8, 10):

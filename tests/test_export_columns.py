@@ -96,6 +96,19 @@ def test_chosen_columns_context_set_and_unset() -> None:
     ]  # fmt: skip
 
 
+def test_the_clouds_target_columns_are_never_attribute_columns() -> None:
+    maker = CellMaker(ColumnChoice(None), IMS, reserved=("region", "project_id"))
+
+    cells = maker.cells({"id": IMAGE["id"], "name": "web", "region": "cn-north-4"})
+
+    assert cells == {"name": "web"}
+    with pytest.raises(UsageError, match=r"--columns region: .*chooses the target"):
+        parse_choice("name,region", [], [], IMS, reserved=("region",))
+    with pytest.raises(UsageError, match=r"--set region: .*chooses the target"):
+        parse_choice(None, ["region=cn-north-4"], [], IMS, reserved=("region",))
+    assert parse_choice("#region", [], [], IMS, reserved=("region",)).context == ("region",)
+
+
 def test_default_column_order_is_name_then_by_name() -> None:
     choice = parse_choice(None, ["zz_new=1"], [], IMS)
     assert ordered_columns(["min_ram", "name", "__description"], choice) == [

@@ -1,11 +1,13 @@
 """What an export writes: which columns, and each image's cells.
 
 Attribute columns hold values a `run` of the same file may send: attributes the service's
-rules say can be changed. Context columns (`#status`) hold any property for the reader;
-the manifest reader ignores a column whose header starts with `#`, so a run never sends
-them. A cell is the value as the manifest holds it (`as_text`); a value the manifest
-could not send back as it is (one the rules refuse, or would rewrite, or a blank one) is
-left empty, which leaves the attribute alone, and counted.
+rules say can be changed, except those named like the cloud's target columns (`region`),
+which a manifest reader takes as the target of a row (write them as `#region`). Context
+columns (`#status`) hold any property for the reader; the manifest reader ignores a column
+whose header starts with `#`, so a run never sends them. A cell is the value as the
+manifest holds it (`as_text`); a value the manifest could not send back as it is (one the
+rules refuse, or would rewrite, or a blank one) is left empty, which leaves the attribute
+alone, and counted.
 
 `--set ATTR=VALUE` writes VALUE (checked, as a run will send it) in every row;
 `--unset ATTR` writes `<remove>` in the rows of the images that have ATTR.
@@ -52,27 +54,35 @@ class ColumnChoice:
 
 
 def parse_choice(
-    columns: str | None, sets: Sequence[str], unsets: Sequence[str], rules: AttributeRules
+    columns: str | None,
+    sets: Sequence[str],
+    unsets: Sequence[str],
+    rules: AttributeRules,
+    *,
+    reserved: Sequence[str] = (),
 ) -> ColumnChoice:
-    """The options as a checked choice, or UsageError (exit 2) naming the bad one."""
+    """The options as a checked choice, or UsageError (exit 2) naming the bad one.
+
+    `reserved`: the names a manifest's reader takes as target columns (a region, a
+    cloud), which therefore can never be attribute columns of a manifest."""
     chosen = None
     if columns is not None:
         chosen = tuple(dict.fromkeys(c.strip() for c in columns.split(",") if c.strip()))
         if not chosen:
             raise UsageError("--columns is empty; name attributes such as name,__description")
         for column in chosen:
-            _check_column(column, rules)
+            _check_column(column, rules, reserved)
     assigned: dict[str, str] = {}
     for text in sets:
         attribute, equals, value = text.partition("=")
         attribute = attribute.strip()
         if not equals:
             raise UsageError(f"--set {text!r}: expected ATTR=VALUE, e.g. __support_kvm=true")
-        _check_attribute("--set", attribute, rules)
+        _check_attribute("--set", attribute, rules, reserved)
         assigned[attribute] = _checked_value(attribute, value, rules)
     removed = tuple(dict.fromkeys(u.strip() for u in unsets))
     for attribute in removed:
-        _check_attribute("--unset", attribute, rules)
+        _check_attribute("--unset", attribute, rules, reserved)
         problem = remove_error(attribute, rules)
         if problem is not None:
             raise UsageError(f"--unset {attribute}: {problem}")
@@ -81,12 +91,12 @@ def parse_choice(
     return ColumnChoice(chosen, assigned, removed)
 
 
-def _check_column(column: str, rules: AttributeRules) -> None:
+def _check_column(column: str, rules: AttributeRules, reserved: Sequence[str]) -> None:
     if column.startswith(CONTEXT_PREFIX):
         if not column[1:].strip():
             raise UsageError("--columns: '#' needs a property name after it, e.g. #status")
         return
-    problem = attribute_error(column, rules)
+    problem = attribute_error(column, rules) or _reserved_error(column, reserved)
     if problem is not None:
         raise UsageError(
             f"--columns {column}: not an attribute that can be changed ({problem}); "
@@ -94,10 +104,18 @@ def _check_column(column: str, rules: AttributeRules) -> None:
         )
 
 
-def _check_attribute(option: str, attribute: str, rules: AttributeRules) -> None:
-    problem = attribute_error(attribute, rules)
+def _check_attribute(
+    option: str, attribute: str, rules: AttributeRules, reserved: Sequence[str]
+) -> None:
+    problem = attribute_error(attribute, rules) or _reserved_error(attribute, reserved)
     if problem is not None:
         raise UsageError(f"{option} {attribute}: {problem}")
+
+
+def _reserved_error(attribute: str, reserved: Sequence[str]) -> str | None:
+    if attribute not in reserved:
+        return None
+    return f"a manifest column named {attribute} chooses the target of its rows, not a value"
 
 
 def _checked_value(attribute: str, value: str, rules: AttributeRules) -> str:
@@ -127,9 +145,12 @@ def writable(attribute: str, value: Any, rules: AttributeRules) -> str | None:
 class CellMaker:
     """Each selected image's cells: attribute -> text, plus `#key` -> text for context."""
 
-    def __init__(self, choice: ColumnChoice, rules: AttributeRules) -> None:
+    def __init__(
+        self, choice: ColumnChoice, rules: AttributeRules, *, reserved: Sequence[str] = ()
+    ) -> None:
         self._choice = choice
         self._rules = rules
+        self._reserved = frozenset(reserved)
         self._attributes = choice.attributes
         self.left_empty = 0  # current values the manifest could not send back unchanged
         self.first_left_empty: tuple[str, str] | None = None
@@ -157,7 +178,11 @@ class CellMaker:
         return cells
 
     def _changeable(self, image: Mapping[str, Any]) -> list[str]:
-        return [key for key in image if attribute_error(key, self._rules) is None]
+        return [
+            key
+            for key in image
+            if key not in self._reserved and attribute_error(key, self._rules) is None
+        ]
 
     def _note_left_empty(self, image_id: str, attribute: str) -> None:
         self.left_empty += 1

@@ -54,6 +54,7 @@ class ExportRequest:
     rules: AttributeRules
     page_size: int
     overwrite: bool = False
+    reserved: tuple[str, ...] = ()  # the cloud's target columns: never attribute columns
 
 
 @dataclass(slots=True)
@@ -132,7 +133,7 @@ async def collect(
 ) -> CellMaker:
     """List, select and spool every image; the cell maker counts the cells left empty."""
     seen: set[int] = set()
-    maker = CellMaker(request.choice, request.rules)
+    maker = CellMaker(request.choice, request.rules, reserved=request.reserved)
     async for images in pages(step, request.filters, request.page_size, counts):
         for image in images:
             counts.listed += 1
