@@ -18,7 +18,7 @@ import click
 from batch_ims import __version__
 from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.settings import default
+from batch_ims.settings import HIDDEN_ROW_CHOICES, default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,6 +83,12 @@ _ENDPOINT = click.option(
 _REGION = click.option(
     "--region", help="Region name, e.g. cn-north-4 or eu-de (gives the endpoints)."
 )
+_HIDDEN_ROWS = click.option(
+    "--hidden-rows",
+    type=click.Choice(HIDDEN_ROW_CHOICES),
+    help="Rows hidden in an .xlsx sheet (an Excel filter, or hidden by hand): skip them "
+    "(reported as skipped) or include them.  [default: none: a run refuses them]",
+)
 _PROVIDER = click.option(
     "--provider",
     help="Cloud on Huawei's stack: huaweicloud, huaweicloud-eu, otc, flexibleengine, cloudru "
@@ -121,6 +127,7 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     _SHEET,
     _ENCODING,
     _STRICT,
+    _HIDDEN_ROWS,
     _ENDPOINT,
     _REGION,
     _PROVIDER,
@@ -395,6 +402,7 @@ def validate_job(job_file: Path) -> None:
         from batch_ims.clouds import choose_cloud
         from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import output_paths
+        from batch_ims.run.hidden import check_hidden
         from batch_ims.run.prepare import check_offline
         from batch_ims.settings import build_settings
 
@@ -408,7 +416,9 @@ def validate_job(job_file: Path) -> None:
             encoding=settings.encoding,
             strict=settings.strict,
             rules=choose_cloud(settings, dict(os.environ)).rules,
+            hidden_rows=settings.hidden_rows,
         )
+        check_hidden(manifest, settings.hidden_rows)
         click.echo(
             f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
             f"{manifest.image_count} valid images, {len(manifest.invalid)} invalid"
@@ -418,6 +428,8 @@ def validate_job(job_file: Path) -> None:
                 click.echo(f"  invalid: {error.describe()}")
         for warning in manifest.warnings:
             click.echo(f"  warning: {warning.describe()}")
+        if manifest.hidden is not None:
+            click.echo(f"  hidden ({settings.hidden_rows}): {manifest.hidden.describe()}")
         return int(ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK)
 
     sys.exit(guarded(body))
@@ -428,6 +440,7 @@ def validate_job(job_file: Path) -> None:
 @_SHEET
 @_ENCODING
 @_STRICT
+@_HIDDEN_ROWS
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -466,6 +479,7 @@ def plan(
     sheet: str | None,
     encoding: str | None,
     strict: bool | None,
+    hidden_rows: str | None,
     report: Path | None,
     diff: bool,
     explain: bool,
@@ -506,7 +520,12 @@ def plan(
         if explain:
             print_explained(cloud.explain(), sys.stdout)
         loaded = load_manifest(
-            manifest, sheet=sheet, encoding=encoding, strict=bool(strict), rules=cloud.rules
+            manifest,
+            sheet=sheet,
+            encoding=encoding,
+            strict=bool(strict),
+            rules=cloud.rules,
+            hidden_rows=hidden_rows,
         )
         code = run_preview(loaded, sys.stdout)
         if report is not None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
-from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
+from batch_ims.models import HIDDEN_ROW, Finished, ImageTask, Outcome, Status, invalid, sent
 from batch_ims.output.report import Report
 from batch_ims.values import as_text
 
@@ -81,6 +81,7 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
         out.write(f"warnings ({len(manifest.warnings)}):\n")
         for warning in manifest.warnings:
             out.write(f"  {warning.describe()}\n")
+    _render_hidden(manifest, out)
     errors = [error for item in manifest.invalid for error in item.errors]
     if errors:
         out.write(f"invalid rows ({len(errors)}):\n")
@@ -88,6 +89,24 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
             out.write(f"  {manifest.path}: {error.describe()}\n")
         if len(errors) > _SHOWN_INVALID:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
+
+
+_HIDDEN_CHOICES = {
+    None: "a run refuses this manifest until given --hidden-rows skip or include",
+    "skip": "--hidden-rows skip: not in the counts above; a run reports them skipped",
+    "include": "--hidden-rows include: in the counts above; a run sends them",
+}
+
+
+def _render_hidden(manifest: Manifest, out: TextIO) -> None:
+    hidden = manifest.hidden
+    if hidden is None:
+        return
+    out.write(f"hidden rows ({len(hidden)}; {_HIDDEN_CHOICES[hidden.choice]}):\n")
+    for row in hidden.rows[:_SHOWN_INVALID].tolist():
+        out.write(f"  {manifest.path}: row {row}: {HIDDEN_ROW}\n")
+    if len(hidden) > _SHOWN_INVALID:
+        out.write(f"  ... and {len(hidden) - _SHOWN_INVALID} more\n")
 
 
 def write_invalid_report(manifest: Manifest, path: Path, *, overwrite: bool) -> None:

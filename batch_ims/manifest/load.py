@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 
@@ -10,7 +11,9 @@ import structlog
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import Manifest
+from batch_ims.manifest.hidden import HiddenRows, hidden_numbers, split_hidden
 from batch_ims.manifest.layout import (
+    Columns,
     check_cell_sizes,
     drop_blank_rows,
     make_entries,
@@ -33,6 +36,7 @@ def load(
     encoding: str | None,
     rules: AttributeRules,
     strict: bool = False,
+    hidden_rows: str | None = None,
 ) -> Manifest:
     started = time.perf_counter()
     table = read_table(path, sheet=sheet, encoding=encoding)
@@ -44,6 +48,9 @@ def load(
         raise ManifestError(
             path, "a header row but no data rows; add one row per change below the header"
         )
+    hidden = HiddenRows(hidden_numbers(table), hidden_rows) if table.hidden is not None else None
+    if hidden is not None and hidden_rows == "skip":
+        table, hidden = _skip_hidden(path, table, hidden, columns, rules)
     entries = make_entries(table, columns)
     typos = find_typos(path, entries, rules, header_row=table.header_row)
     if strict:
@@ -69,7 +76,25 @@ def load(
         invalid=invalid,
         row_count=len(entries.row_numbers),
         warnings=() if strict else tuple(typos),
+        hidden=hidden if hidden else None,
     )
+
+
+def _skip_hidden(
+    path: str, table: Table, hidden: HiddenRows, columns: Columns, rules: AttributeRules
+) -> tuple[Table, HiddenRows]:
+    """The visible rows, and the hidden ones validated apart (to be reported, not sent)."""
+    visible, skipped = split_hidden(table)
+    if skipped is None:
+        return table, hidden
+    if visible.height == 0:
+        raise ManifestError(
+            path,
+            f"every data row is hidden ({hidden.describe()}); with --hidden-rows skip "
+            "nothing is left to send: show the rows in Excel, or use --hidden-rows include",
+        )
+    valid, invalid = validate_columns(make_entries(skipped, columns), rules)
+    return visible, dataclasses.replace(hidden, skipped=valid, skipped_invalid=tuple(invalid))
 
 
 def validate_long_rows(

@@ -25,10 +25,18 @@ class Summary:
     latency_ms: dict[str, float]
     exit_code: int
     report: str
+    hidden_rows_skipped: int = 0  # manifest rows hidden in the workbook, left out
 
     @classmethod
     def build(
-        cls, *, stats: RunStats, duration_s: float, exit_code: int, report: Path, images: int
+        cls,
+        *,
+        stats: RunStats,
+        duration_s: float,
+        exit_code: int,
+        report: Path,
+        images: int,
+        hidden_rows_skipped: int = 0,
     ) -> Summary:
         return cls(
             counts=stats.all_counts(),
@@ -42,6 +50,7 @@ class Summary:
             latency_ms=stats.percentiles(),
             exit_code=exit_code,
             report=str(report),
+            hidden_rows_skipped=hidden_rows_skipped,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -57,6 +66,7 @@ class Summary:
             "latency_ms": self.latency_ms,
             "exit_code": self.exit_code,
             "report": self.report,
+            "hidden_rows_skipped": self.hidden_rows_skipped,
         }
 
     def log_fields(self) -> dict[str, Any]:
@@ -65,8 +75,14 @@ class Summary:
     def human(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts.items())
         by_method = ", ".join(f"{n} {method}" for method, n in self.requests_by_method.items())
+        hidden = ""
+        if self.hidden_rows_skipped:
+            hidden = (
+                f"  {self.hidden_rows_skipped} hidden rows skipped (--hidden-rows skip; "
+                "in the report as skipped)\n"
+            )
         return (
-            f"batch-ims: {self.images} images: {counts}\n"
+            f"batch-ims: {self.images} images: {counts}\n{hidden}"
             f"  {self.requests} requests ({by_method}; {self.retries} retries, "
             f"{self.throttled} throttled) "
             f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"

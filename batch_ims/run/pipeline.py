@@ -215,6 +215,8 @@ def _record_unsent(state: _Run, recorder: Recorder, *, dry_run: bool) -> None:
         recorder.record(invalid(item))
     for outcome in state.prepared.selection.skipped:
         recorder.record(outcome)
+    for outcome in state.prepared.hidden:
+        recorder.record(outcome)
     if dry_run:
         for task in state.prepared.selection.send:
             recorder.record(unsent(task, Status.SKIPPED, "dry run: not sent"))
@@ -312,6 +314,7 @@ def _summarise(
         exit_code=int(code),
         report=state.paths.report,
         images=state.prepared.images,
+        hidden_rows_skipped=state.prepared.hidden.rows,
     )
     _log.info("run.finished", **summary.log_fields())
     if target is not None:

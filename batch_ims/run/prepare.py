@@ -20,6 +20,7 @@ from batch_ims.output.journal import read_succeeded
 from batch_ims.output.metrics import check_textfile_path
 from batch_ims.output.paths import OutputPaths, check_outputs, check_paths
 from batch_ims.output.report import read_report_statuses
+from batch_ims.run.hidden import HiddenSkips, check_hidden
 from batch_ims.run.selection import Selection, in_shard, select
 from batch_ims.settings import RunSettings
 from batch_ims.transport.client import make_ssl_context
@@ -36,6 +37,7 @@ class Prepared:
     invalid: list[InvalidItem]
     images: int
     wide_layout: bool
+    hidden: HiddenSkips  # images of hidden rows left out (--hidden-rows skip)
 
 
 def load(settings: RunSettings, rules: AttributeRules) -> Manifest:
@@ -45,7 +47,9 @@ def load(settings: RunSettings, rules: AttributeRules) -> Manifest:
         encoding=settings.encoding,
         strict=settings.strict,
         rules=rules,
+        hidden_rows=settings.hidden_rows,
     )
+    check_hidden(manifest, settings.hidden_rows)
     for warning in manifest.warnings:
         _log.warning("manifest.typo", warning=warning.describe())
     _log.info(
@@ -93,9 +97,11 @@ def prepare(settings: RunSettings, manifest: Manifest, paths: OutputPaths) -> Pr
         manifest.task_stream(), earlier_report=earlier, journal_done=done, shard=settings.shard
     )
     invalid = [i for i in manifest.invalid if in_shard(i.image_id, settings.shard)]
+    hidden = HiddenSkips(manifest, settings.shard)
     return Prepared(
         selection=selection,
         invalid=invalid,
-        images=len(selection.send) + len(selection.skipped) + len(invalid),
+        images=len(selection.send) + len(selection.skipped) + len(invalid) + len(hidden),
         wide_layout=manifest.layout == "wide",
+        hidden=hidden,
     )
