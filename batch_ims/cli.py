@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from batch_ims import __version__
+from batch_ims.context import stdout_gone
 from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.settings import HIDDEN_ROW_CHOICES, default
@@ -37,6 +38,10 @@ def _fail(message: str, code: ExitCode) -> None:
     sys.exit(int(code))
 
 
+def _internal(exc: Exception) -> None:
+    _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", ExitCode.INTERNAL)
+
+
 class _Terminated(BaseException):
     """SIGTERM arrived before the run installed its own handlers."""
 
@@ -45,11 +50,21 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-def guarded(func: Callable[[], int]) -> int:
-    """Run a command body; the tool's own errors become one line and an exit code."""
+def guarded(func: Callable[[], int], *, result_on_stdout: bool = True) -> int:
+    """Run a command body; the tool's own errors become one line and an exit code.
+
+    A reader of stdout gone (`plan ... | head`) ends the command quietly, as Unix tools
+    do: exit 141 (128 + SIGPIPE, what a shell shows for `yes | head`) when stdout is the
+    command's result, or, for `run` (`result_on_stdout=False`: its summary is the last
+    thing it prints, the report and journal are its record), the run's own exit code.
+    """
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return func()
+        code = func()
+    except BrokenPipeError as exc:
+        if not stdout_gone(sys.stdout):
+            _internal(exc)
+        return int(ExitCode.BROKEN_PIPE)
     except LockedError as exc:
         _fail(str(exc), ExitCode.LOCKED)
     except OutputWriteError as exc:
@@ -61,7 +76,11 @@ def guarded(func: Callable[[], int]) -> int:
     except _Terminated:
         _fail("terminated", ExitCode.SIGTERM)
     except Exception as exc:  # a bug: one line, never a traceback shown to the user
-        _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", ExitCode.INTERNAL)
+        _internal(exc)
+    else:
+        if stdout_gone(sys.stdout) and result_on_stdout:
+            return int(ExitCode.BROKEN_PIPE)
+        return code
     return int(ExitCode.USAGE)
 
 
@@ -382,7 +401,7 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         )
         return int(run_pipeline(settings, environment))
 
-    sys.exit(guarded(body))
+    sys.exit(guarded(body, result_on_stdout=False))
 
 
 def _ask(question: str) -> bool:
@@ -394,7 +413,8 @@ def _ask(question: str) -> bool:
 def validate_job(job_file: Path) -> None:
     """Check a job file and its manifest; send nothing.
 
-    Exit codes: 0 valid, 1 some rows invalid, 2 unusable job file or manifest.
+    Exit codes: 0 valid, 1 some rows invalid, 2 unusable job file or manifest, 141 stdout's
+    reader went away (`| head`).
     """
 
     def body() -> int:
@@ -491,7 +511,7 @@ def plan(
     """Validate MANIFEST and print what a run would do; send nothing (no credentials needed).
 
     Exit codes: 0 every row valid, 1 some rows invalid (or, with --diff, some image
-    unreadable), 2 the manifest cannot be read.
+    unreadable), 2 the manifest cannot be read, 141 stdout's reader went away (`| head`).
     """
 
     def body() -> int:
@@ -527,9 +547,9 @@ def plan(
             rules=cloud.rules,
             hidden_rows=hidden_rows,
         )
-        code = run_preview(loaded, sys.stdout)
-        if report is not None:
+        if report is not None:  # first: a reader of stdout that leaves early cuts nothing
             write_invalid_report(loaded, report, overwrite=settings.overwrite)
+        code = run_preview(loaded, sys.stdout)
         if diff:
             bound = PlanOut(out, cloud.explain()) if out is not None else None
             code = max(code, run_diff(loaded, settings, cloud.target(), sys.stdout, bound))
