@@ -30,6 +30,7 @@ from batch_ims.models import Status, Tasks, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
+from batch_ims.output.locking import require_locks
 from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, push, write_textfile
 from batch_ims.output.paths import OutputPaths, output_paths
 from batch_ims.output.planfile import PlannedImage, read_plan
@@ -76,6 +77,7 @@ class _Run:
 
 def run(settings: RunSettings, environment: Environment) -> ExitCode:
     """Validate everything that can be checked offline, then send; returns the exit code."""
+    require_locks()  # before anything is read or written: two runs must not share files
     now = datetime.now(UTC)
     cloud = choose_cloud(settings, environment.env)
     target = None if settings.dry_run else cloud.target()
