@@ -44,7 +44,7 @@ class HiddenRows:
 
     def describe(self) -> str:
         """The rows as ranges: `rows 4, 6-9, 12` (the first few ranges of a long list)."""
-        return f"{'row' if len(self.rows) == 1 else 'rows'} {rows_text(self.rows)}"
+        return rows_shown(self.rows)
 
     def skipped_images(self) -> Iterator[ImageTask | InvalidItem]:
         """With "skip": one item per image of the hidden rows (valid ones, then invalid)."""
@@ -87,3 +87,8 @@ def rows_text(rows: IntArray) -> str:
     if len(ranges) > _SHOWN_RANGES:
         return ", ".join([*ranges[:_SHOWN_RANGES], f"... ({len(numbers)} rows)"])
     return ", ".join(ranges)
+
+
+def rows_shown(rows: IntArray) -> str:
+    """`row 4` or `rows 4, 6-9, 12` (see `rows_text`)."""
+    return f"{'row' if len(rows) == 1 else 'rows'} {rows_text(rows)}"

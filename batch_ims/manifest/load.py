@@ -11,7 +11,7 @@ import structlog
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import Manifest
-from batch_ims.manifest.hidden import HiddenRows, hidden_numbers, split_hidden
+from batch_ims.manifest.hidden import HiddenRows, hidden_numbers, rows_shown, split_hidden
 from batch_ims.manifest.layout import (
     Columns,
     check_cell_sizes,
@@ -22,6 +22,7 @@ from batch_ims.manifest.layout import (
 from batch_ims.manifest.read import read_table
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.manifest.table import INDEX, Table, object_array
+from batch_ims.manifest.targets import TargetCells, split_targets
 from batch_ims.manifest.typos import find_typos, refuse_typos
 from batch_ims.manifest.validate import validate_columns, validate_entries
 from batch_ims.models import ImageTask, InvalidItem
@@ -40,6 +41,48 @@ def load(
 ) -> Manifest:
     started = time.perf_counter()
     table = read_table(path, sheet=sheet, encoding=encoding)
+    manifest = _validated(
+        path, table, rules=rules, strict=strict, hidden_rows=hidden_rows, started=started
+    )
+    _refuse_all_hidden(path, [manifest])
+    return manifest
+
+
+def load_targets(
+    path: str,
+    *,
+    sheet: str | None,
+    encoding: str | None,
+    rules: AttributeRules,
+    target_columns: tuple[str, ...],
+    strict: bool = False,
+    hidden_rows: str | None = None,
+) -> list[tuple[TargetCells, Manifest]]:
+    """The manifest split by its target columns (see `targets`), each part validated."""
+    started = time.perf_counter()
+    table = read_table(path, sheet=sheet, encoding=encoding)
+    parts = [
+        (
+            target,
+            _validated(
+                path, part, rules=rules, strict=strict, hidden_rows=hidden_rows, started=started
+            ),
+        )
+        for target, part in split_targets(path, table, target_columns)
+    ]
+    _refuse_all_hidden(path, [manifest for _, manifest in parts])
+    return parts
+
+
+def _validated(
+    path: str,
+    table: Table,
+    *,
+    rules: AttributeRules,
+    strict: bool,
+    hidden_rows: str | None,
+    started: float,
+) -> Manifest:
     columns = resolve_columns(path, table, rules)
     if not table.small_cells:
         check_cell_sizes(path, table)
@@ -50,7 +93,7 @@ def load(
         )
     hidden = HiddenRows(hidden_numbers(table), hidden_rows) if table.hidden is not None else None
     if hidden is not None and hidden_rows == "skip":
-        table, hidden = _skip_hidden(path, table, hidden, columns, rules)
+        table, hidden = _skip_hidden(table, hidden, columns, rules)
     entries = make_entries(table, columns)
     typos = find_typos(path, entries, rules, header_row=table.header_row)
     if strict:
@@ -81,20 +124,27 @@ def load(
 
 
 def _skip_hidden(
-    path: str, table: Table, hidden: HiddenRows, columns: Columns, rules: AttributeRules
+    table: Table, hidden: HiddenRows, columns: Columns, rules: AttributeRules
 ) -> tuple[Table, HiddenRows]:
-    """The visible rows, and the hidden ones validated apart (to be reported, not sent)."""
+    """The visible rows (maybe none), and the hidden ones validated apart (to be reported,
+    not sent)."""
     visible, skipped = split_hidden(table)
     if skipped is None:
         return table, hidden
-    if visible.height == 0:
-        raise ManifestError(
-            path,
-            f"every data row is hidden ({hidden.describe()}); with --hidden-rows skip "
-            "nothing is left to send: show the rows in Excel, or use --hidden-rows include",
-        )
     valid, invalid = validate_columns(make_entries(skipped, columns), rules)
     return visible, dataclasses.replace(hidden, skipped=valid, skipped_invalid=tuple(invalid))
+
+
+def _refuse_all_hidden(path: str, manifests: list[Manifest]) -> None:
+    """With "skip", a manifest whose every data row is hidden leaves nothing to send."""
+    if any(manifest.row_count for manifest in manifests):
+        return
+    rows = np.sort(np.concatenate([m.hidden.rows for m in manifests if m.hidden is not None]))
+    raise ManifestError(
+        path,
+        f"every data row is hidden ({rows_shown(rows)}); with --hidden-rows skip nothing "
+        "is left to send: show the rows in Excel, or use --hidden-rows include",
+    )
 
 
 def validate_long_rows(

@@ -25,6 +25,7 @@ class Summary:
     latency_ms: dict[str, float]
     exit_code: int
     report: str
+    targets: dict[str, dict[str, int]]  # each target's counts, in a run over several
     hidden_rows_skipped: int = 0  # manifest rows hidden in the workbook, left out
 
     @classmethod
@@ -50,6 +51,7 @@ class Summary:
             latency_ms=stats.percentiles(),
             exit_code=exit_code,
             report=str(report),
+            targets=stats.target_counts(),
             hidden_rows_skipped=hidden_rows_skipped,
         )
 
@@ -67,7 +69,7 @@ class Summary:
             "exit_code": self.exit_code,
             "report": self.report,
             "hidden_rows_skipped": self.hidden_rows_skipped,
-        }
+        } | ({"targets": self.targets} if self.targets else {})
 
     def log_fields(self) -> dict[str, Any]:
         return self.as_json()
@@ -87,6 +89,9 @@ class Summary:
             f"{self.throttled} throttled) "
             f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"
             f"  report: {self.report}\n"
+        ) + "".join(
+            f"  {target}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "\n"
+            for target, counts in self.targets.items()
         )
 
 

@@ -9,12 +9,14 @@ summary counts the rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import structlog
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import Manifest
+from batch_ims.manifest.hidden import rows_shown
 from batch_ims.models import HIDDEN_ROW, ImageTask, InvalidItem, Outcome, hidden_skipped
 from batch_ims.run.selection import in_shard
 from batch_ims.settings import HIDDEN_ROW_CHOICES, Shard
@@ -22,24 +24,23 @@ from batch_ims.settings import HIDDEN_ROW_CHOICES, Shard
 _log = structlog.get_logger("batch_ims")
 
 
-def check_hidden(manifest: Manifest, choice: str | None) -> None:
-    """Refuse hidden rows nobody chose for (one line); otherwise name them in the log."""
-    hidden = manifest.hidden
-    if hidden is None:
-        return
+def check_hidden(path: str, manifests: Sequence[Manifest], choice: str | None) -> str:
+    """Refuse hidden rows nobody chose for (one line); otherwise name them in the log.
+    `manifests`: the manifest's parts (one per target). Returns the rows as text ("" when
+    no row is hidden)."""
+    parts = [manifest.hidden.rows for manifest in manifests if manifest.hidden is not None]
+    if not parts:
+        return ""
+    rows = np.sort(np.concatenate(parts))
+    shown = rows_shown(rows)
     if choice is None:
         raise ManifestError(
-            manifest.path,
-            f"{hidden.describe()}: {HIDDEN_ROW}; nothing sent: choose "
+            path,
+            f"{shown}: {HIDDEN_ROW}; nothing sent: choose "
             f"--hidden-rows {'|'.join(HIDDEN_ROW_CHOICES)} (job files: hidden-rows)",
         )
-    _log.warning(
-        "manifest.hidden_rows",
-        path=manifest.path,
-        rows=hidden.describe(),
-        count=len(hidden),
-        hidden_rows=choice,
-    )
+    _log.warning("manifest.hidden_rows", path=path, rows=shown, count=len(rows), hidden_rows=choice)
+    return shown
 
 
 class HiddenSkips:
