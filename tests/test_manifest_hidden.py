@@ -10,7 +10,7 @@ from openpyxl import Workbook
 
 from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
-from batch_ims.manifest import load_manifest
+from batch_ims.manifest import load_manifest, load_manifest_targets
 from batch_ims.manifest.hidden import rows_text
 from batch_ims.models import Op
 
@@ -75,3 +75,34 @@ def test_skip_with_every_row_hidden_is_refused(tmp_path: Path) -> None:
     path = _sheet(tmp_path / "w.xlsx", rows, hidden=(2,))
     with pytest.raises(ManifestError, match=r"every data row is hidden \(row 2\)"):
         load_manifest(path, rules=IMS, hidden_rows="skip")
+
+
+def test_a_target_whose_every_row_is_hidden_keeps_them_to_report_with_skip(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        ["image_id", "region", "name"],
+        [A, "cn-north-4", "生产环境 Web 镜像"],
+        [B, "cn-east-3", "镜像测试-3"],
+    ]
+    path = _sheet(tmp_path / "w.xlsx", rows, hidden=(3,))
+    parts = load_manifest_targets(
+        path, rules=IMS, target_columns=("region", "project_id"), hidden_rows="skip"
+    )
+    (north, north_part), (east, east_part) = parts
+    assert (north.values, north_part.row_count, north_part.hidden) == (
+        {"region": "cn-north-4"},
+        1,
+        None,
+    )
+    assert (east.values, east_part.row_count, east_part.image_count) == (
+        {"region": "cn-east-3"},
+        0,
+        0,
+    )
+    assert east_part.hidden is not None
+    assert [(i.image_id, i.rows) for i in east_part.hidden.skipped_images()] == [(B, (3,))]
+    with pytest.raises(ManifestError, match=r"every data row is hidden \(rows 2-3\)"):
+        load_manifest(
+            _sheet(tmp_path / "all.xlsx", rows, hidden=(2, 3)), rules=IMS, hidden_rows="skip"
+        )
