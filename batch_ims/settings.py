@@ -14,6 +14,7 @@ from batch_ims.errors import UsageError
 
 LOG_FORMATS = ("auto", "json", "console")
 HIDDEN_ROW_CHOICES = ("skip", "include")
+EXPORT_PAGE_SIZE = 200  # images `export` asks for per list page (a server may give fewer)
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 
