@@ -18,7 +18,7 @@ import click
 from batch_ims import __version__
 from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.settings import default
+from batch_ims.settings import AUTO_CONCURRENCY_CEILING, default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,7 +88,10 @@ _CLOUD = click.option(
     "Keystone; default: OS_CLOUD when no --endpoint/--region/--profile is given).",
 )
 _CONCURRENCY = click.option(
-    "--concurrency", type=int, help=f"Requests in flight.  [default: {default('concurrency')}]"
+    "--concurrency",
+    type=int,
+    help="Most requests in flight.  [default: what --rate needs at the measured latency, "
+    f"up to {AUTO_CONCURRENCY_CEILING}]",
 )
 _RATE = click.option(
     "--rate",

@@ -13,6 +13,9 @@ from typing import Any
 from batch_ims.errors import UsageError
 
 LOG_FORMATS = ("auto", "json", "console")
+# requests in flight when --concurrency is not given: what the rate needs at the measured
+# latency (Little's law), up to this many
+AUTO_CONCURRENCY_CEILING = 256
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 
@@ -54,7 +57,7 @@ class RunSettings:
     region: str | None = None
     profile: str | None = None
     cloud: str | None = None
-    concurrency: int = 8
+    concurrency: int | None = None  # None: follow the rate, up to AUTO_CONCURRENCY_CEILING
     rate: float = 10.0
     max_attempts: int = 5
     timeout: float = 30.0
@@ -82,6 +85,13 @@ class RunSettings:
     pushgateway: str | None = None
     metrics_job: str | None = None
     overwrite: bool = False
+
+    @property
+    def concurrency_ceiling(self) -> tuple[int, str]:
+        """The most requests in flight, and who chose it."""
+        if self.concurrency is None:
+            return AUTO_CONCURRENCY_CEILING, "default"
+        return self.concurrency, "--concurrency"
 
     @property
     def stop_policy(self) -> StopPolicy:
@@ -132,7 +142,11 @@ def expand_template(value: str, now: datetime, *, name: str = "path") -> str:
 
 def _check_ranges(values: dict[str, Any]) -> None:
     checks: list[tuple[str, bool, str]] = [
-        ("concurrency", values["concurrency"] >= 1, "a whole number of at least 1"),
+        (
+            "concurrency",
+            values["concurrency"] is None or values["concurrency"] >= 1,
+            "a whole number of at least 1",
+        ),
         ("rate", values["rate"] > 0, "a number above 0 (requests per second)"),
         ("max_attempts", values["max_attempts"] >= 1, "a whole number of at least 1"),
         ("timeout", values["timeout"] > 0, "a number of seconds above 0"),

@@ -19,6 +19,7 @@ from typing import Any
 from bench.context import Bench, Sizes
 from bench.footprint import large_manifest_rows, memory_rows, startup_rows
 from bench.glance import glance_rows
+from bench.latency import latency_rows
 from bench.rate import adaptive_rows, rate_rows
 from bench.speed import speed_rows
 from bench.table import Row, format_table, write_json
@@ -28,6 +29,7 @@ GROUPS: dict[str, Callable[[Bench], list[Row]]] = {
     "glance": glance_rows,
     "rate": rate_rows,
     "adaptive": adaptive_rows,
+    "latency": latency_rows,
     "manifest": large_manifest_rows,
     "startup": startup_rows,
     "memory": memory_rows,

@@ -28,6 +28,10 @@ class Sizes:
     adaptive_limit: float = 100.0
     adaptive_rate: float = 400.0
     adaptive_repeats: int = 3
+    latency_images: int = 1_500  # at --rate latency_rate: an ideal of 15 s per run
+    latency_rate: float = 100.0
+    latency_means_ms: tuple[float, ...] = (50.0, 250.0, 1000.0)
+    latency_repeats: int = 1
     large_images: int = 500_000  # x 2 rows each
     large_repeats: int = 2
     startup_repeats: int = 5
@@ -46,6 +50,7 @@ class Sizes:
             rate_repeats=1,
             adaptive_images=400,
             adaptive_repeats=1,
+            latency_images=300,
             large_images=50_000,
             large_repeats=1,
             startup_repeats=3,
@@ -77,11 +82,12 @@ class Bench:
         endpoint: str,
         *,
         rate: float,
-        concurrency: int,
+        concurrency: int | None,
         tag: str,
         cloud: tuple[str, dict[str, str]] | None = None,
     ) -> tuple[ChildResult, dict[str, Any]]:
         """`batch-ims run`, report and journal on (JSON logs to a file); result and summary.
+        `concurrency` None leaves `--concurrency` out (its default).
 
         `cloud`: (name, environment) to run in OpenStack mode instead of IMS mode."""
         report = self.work / f"report-{tag}.csv"
@@ -91,7 +97,9 @@ class Bench:
             stale.unlink(missing_ok=True)
         target = ["--endpoint", endpoint] if cloud is None else ["--cloud", cloud[0]]
         argv = [*self.batch_ims_argv(), "run", str(manifest), *target]
-        argv += ["--rate", f"{rate:g}", "--concurrency", str(concurrency)]
+        argv += ["--rate", f"{rate:g}"]
+        if concurrency is not None:  # None: the default, what the rate needs
+            argv += ["--concurrency", str(concurrency)]
         argv += ["--report", str(report), "--journal", str(journal)]
         argv += ["--summary-json", str(summary), "--log-format", "json"]
         env = client_env() if cloud is None else cloud[1]

@@ -44,6 +44,7 @@ class EmulatorSpec:
     images: int
     rate_limit: float | None = None
     latency_ms: float = 0.0
+    latency_distribution: str = "constant"
 
 
 class EmulatorProcess:
@@ -63,6 +64,7 @@ class EmulatorProcess:
             argv += ["--rate-limit", f"{self._spec.rate_limit:g}"]
         if self._spec.latency_ms:
             argv += ["--latency-ms", f"{self._spec.latency_ms:g}"]
+            argv += ["--latency-dist", self._spec.latency_distribution]
         env = dict(
             os.environ,
             BATCH_IMS_EMULATOR_AK=BENCH_AK,

@@ -91,10 +91,18 @@ class RecordingObserver:
     requests: list[tuple[str, float, int | str]] = field(default_factory=list)
     retries: int = 0
     throttles: int = 0
+    sent: int = 0
+    backoffs: list[float] = field(default_factory=list)
+
+    def request_sent(self) -> None:
+        self.sent += 1
 
     def request_done(self, method: str, latency_ms: float, answer: Answer) -> None:
         outcome = answer.kind if isinstance(answer, TransportError) else answer.status
         self.requests.append((method, latency_ms, outcome))
+
+    def backing_off(self, seconds: float) -> None:
+        self.backoffs.append(seconds)
 
     def retry_scheduled(self) -> None:
         self.retries += 1

@@ -22,13 +22,22 @@ class Summary:
     throttled: int
     duration_s: float
     rate_achieved: float
+    rate_asked: float
+    in_flight_peak: int
     latency_ms: dict[str, float]
     exit_code: int
     report: str
 
     @classmethod
     def build(
-        cls, *, stats: RunStats, duration_s: float, exit_code: int, report: Path, images: int
+        cls,
+        *,
+        stats: RunStats,
+        duration_s: float,
+        exit_code: int,
+        report: Path,
+        images: int,
+        rate_asked: float,
     ) -> Summary:
         return cls(
             counts=stats.all_counts(),
@@ -39,6 +48,8 @@ class Summary:
             throttled=stats.throttled,
             duration_s=round(duration_s, 3),
             rate_achieved=round(stats.requests / duration_s, 2) if duration_s > 0 else 0.0,
+            rate_asked=rate_asked,
+            in_flight_peak=stats.in_flight_peak,
             latency_ms=stats.percentiles(),
             exit_code=exit_code,
             report=str(report),
@@ -54,6 +65,8 @@ class Summary:
             "throttled": self.throttled,
             "duration_s": self.duration_s,
             "rate_achieved": self.rate_achieved,
+            "rate_asked": self.rate_asked,
+            "in_flight_peak": self.in_flight_peak,
             "latency_ms": self.latency_ms,
             "exit_code": self.exit_code,
             "report": self.report,
@@ -69,7 +82,8 @@ class Summary:
             f"batch-ims: {self.images} images: {counts}\n"
             f"  {self.requests} requests ({by_method}; {self.retries} retries, "
             f"{self.throttled} throttled) "
-            f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"
+            f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s "
+            f"(asked {self.rate_asked:g}), at most {self.in_flight_peak} in flight\n"
             f"  report: {self.report}\n"
         )
 

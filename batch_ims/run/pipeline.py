@@ -146,6 +146,7 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
             total=state.prepared.images,
             stats=state.stats,
             interval_s=settings.progress_interval,
+            rate_asked=settings.rate,
             clock=time.monotonic,
             terminal=_terminal(state.environment, settings),
         )
@@ -200,7 +201,8 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
                     auth=target.auth.describe(),
                     images=len(tasks),
                     rate=settings.rate,
-                    concurrency=settings.concurrency,
+                    concurrency=settings.concurrency or "auto",
+                    concurrency_ceiling=connected.in_flight.policy.ceiling,
                 )
                 send: Send = step.patch
                 if settings.skip_unchanged or sinks.undo is not None:
@@ -214,9 +216,8 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
                     send=send,
                     record=sinks.recorder.record,
                     stop=state.stop,
-                    options=DispatchOptions(
-                        concurrency=settings.concurrency, grace_s=settings.grace
-                    ),
+                    options=DispatchOptions(grace_s=settings.grace),
+                    workers=connected.in_flight,
                 )
                 signals.on_second = dispatcher.cancel_in_flight
                 ticker = asyncio.create_task(_tick(sinks, settings.progress_interval))
@@ -270,6 +271,7 @@ def _summarise(
         exit_code=int(code),
         report=state.paths.report,
         images=state.prepared.images,
+        rate_asked=state.settings.rate,
     )
     _log.info("run.finished", **summary.log_fields())
     if target is not None:

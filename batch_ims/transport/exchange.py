@@ -38,11 +38,16 @@ class Reauthenticator(Protocol):
 
 
 class RequestObserver(Protocol):
-    """Counts what was really sent (the run's statistics)."""
+    """Counts what was really sent (the run's statistics, the in-flight limit)."""
+
+    def request_sent(self) -> None: ...
 
     def request_done(
         self, method: str, latency_ms: float, answer: HttpResult | TransportError
     ) -> None: ...
+
+    def backing_off(self, seconds: float) -> None:
+        """This request's worker waits `seconds` (its own backoff) before the retry."""
 
     def retry_scheduled(self) -> None: ...
 
@@ -114,6 +119,7 @@ class Exchanger:
             if self._stopping():  # stopped while waiting for a slot: do not send
                 return Exchange(None, None, None, count.sent, lost_answer, True)
             count.sent += 1
+            self._observer.request_sent()
             sent = self._clock()
             try:
                 result = await self._client.send(request, body)
@@ -164,6 +170,8 @@ class Exchanger:
         if result is not None:
             retry_after = parse_retry_after(result.retry_after, datetime.now(UTC))
         delay = self._policy.delay(attempt=attempt, retry_after_s=retry_after, rand=self._rand)
+        if retry_after is None:  # a Retry-After holds every worker alike (the pacer's push)
+            self._observer.backing_off(delay)
         if await self._pause(delay):
             return False
         self._observer.retry_scheduled()
