@@ -2,14 +2,16 @@
 
 The emulator answers after an exponentially distributed delay (most answers quick, a long
 tail) of 50, 250 and 1000 ms mean; `batch-ims run --rate 100` with no other option sends
-1,500 PATCHes. The ideal is images / rate (15 s). Row 9 times the sending at the server,
-from its first arrival to its last (the rate it saw); the whole process, start-up and the
-last answers' tail included, is in the notes: with an exponential tail the last of the
-answers still out when sending ends comes about `mean x ln(rate x mean)` later (0.8 s at
-250 ms, 4.6 s at 1 s), whatever the client. Row 10 compares the requests the server held at
-once (its in-flight peak) with what the rate needs by Little's law (rate x mean latency),
-plus the 2 spare workers that matter when that is a handful. Each run gets a fresh
-emulator.
+1,500 PATCHes. Sending takes images / rate (15 s) at best: row 9 times it at the server,
+from its first arrival to its last (the rate it saw). Finishing takes longer whatever the
+client: with an exponential tail the last answers still out when sending ends come about
+`mean x (ln(rate x mean) + 0.58)` later (1 s at 250 ms, 5 s at 1 s). So the whole process
+(start-up included) is compared with an ideal client that sends exactly `1/rate` apart
+from its first instant and meets the same seeded delays (the emulator draws them in
+arrival order): it finishes at max(i / rate + delay_i). Row 10 compares the requests the
+server held at once (its in-flight peak) with what the rate needs by Little's law (rate x
+mean latency), plus the 2 spare workers that matter when that is a handful. Each run gets
+a fresh emulator.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch_ims.emulator.config import EmulatorConfig
+from batch_ims.emulator.faults import Latency
 from bench.context import Bench
 from bench.emulator_proc import EmulatorProcess, EmulatorSpec
 from bench.manifests import manifest_path, write_manifest
@@ -65,6 +69,14 @@ def _once(bench: Bench, manifest: Path, mean_ms: float, repeat: int) -> _Latency
     )
 
 
+def ideal_finish(images: int, rate: float, mean_ms: float) -> float:
+    """When a client sending exactly `1/rate` apart from t=0 gets its last answer, with the
+    delays the emulator draws (its default seed, in arrival order)."""
+    config = EmulatorConfig(latency_ms=mean_ms, latency_distribution="exponential")
+    latency = Latency(config)
+    return max(index / rate + latency.draw() for index in range(images))
+
+
 def latency_rows(bench: Bench) -> list[Row]:
     sizes = bench.sizes
     images, rate = sizes.latency_images, sizes.latency_rate
@@ -84,25 +96,32 @@ def _rows(
     worst = max(runs, key=lambda r: r.span_s)
     ratio = worst.span_s / ideal
     target = _WALL_TARGET.get(mean_ms, _DEFAULT_WALL_TARGET)
+    best_finish = ideal_finish(images, rate, mean_ms)
+    slowest = max(r.wall_s for r in runs)
     needs = rate * mean_ms / 1000
     peak = max(r.served_peak for r in runs)
     return [
         Row(
             row=f"9{letter} --rate {rate:g} at {mean_ms:g} ms mean latency (exp.), defaults",
-            measured=f"sent in {worst.span_s:.2f} s = {ratio:.3f}x ideal "
-            f"({worst.achieved / rate:.3f}x the rate asked)",
-            target=f"<= {target:.2f}x {ideal:g} s",
-            met=ratio <= target and all(r.succeeded == images for r in runs),
-            notes=f"{images} PATCHes, first to last arrival at the emulator, worst of "
-            f"{len(runs)}; whole process {[round(r.wall_s, 2) for r in runs]} s = "
-            f"{[round(r.wall_s / ideal, 3) for r in runs]}x (start-up and the last answers' "
-            f"tail included); send phases {[round(r.send_s, 2) for r in runs]} s; succeeded "
+            measured=f"sent in {worst.span_s:.2f} s = {ratio:.3f}x {ideal:g} s; done in "
+            f"{slowest:.2f} s = {slowest / best_finish:.3f}x an ideal client's "
+            f"{best_finish:.2f} s",
+            target=f"both <= {target:.2f}x",
+            met=ratio <= target
+            and slowest <= target * best_finish
+            and all(r.succeeded == images for r in runs),
+            notes=f"{images} PATCHes, worst of {len(runs)}. Sent: first to last arrival at "
+            f"the emulator ({worst.achieved / rate:.3f}x the rate asked). Done: the whole "
+            f"process, start-up included ({[round(r.wall_s / ideal, 3) for r in runs]}x "
+            f"{ideal:g} s; the tail of the last answers is in both it and the ideal client's "
+            f"finish); send phases {[round(r.send_s, 2) for r in runs]} s; succeeded "
             f"{[r.succeeded for r in runs]}",
             data={
                 "span_s": [r.span_s for r in runs],
                 "wall_s": [r.wall_s for r in runs],
                 "achieved": [r.achieved for r in runs],
                 "ideal_s": ideal,
+                "ideal_finish_s": best_finish,
             },
         ),
         Row(
