@@ -15,15 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from batch_ims.errors import UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
 from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
-from batch_ims.output.report import open_report
+from batch_ims.output.report import Report
 from batch_ims.values import as_text
 
 if TYPE_CHECKING:  # the network side is imported only by --diff (aiohttp: a tenth of a second)
+    from batch_ims.clouds import Cloud
+    from batch_ims.clouds.base import Explained, Target
     from batch_ims.run.image import ImageStep
-    from batch_ims.run.target import Target
     from batch_ims.settings import RunSettings
     from batch_ims.transport.exchange import AttemptCount
 
@@ -90,13 +92,18 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
 
 
-def write_invalid_report(manifest: Manifest, path: Path) -> None:
-    report = open_report(path)
+def write_invalid_report(manifests: Iterable[Manifest], path: Path, *, overwrite: bool) -> None:
+    """The invalid rows in the report format, claimed and committed as a run's report is:
+    an existing file is replaced only with `overwrite`."""
+    report = Report(path, overwrite=overwrite)
     try:
-        for item in manifest.invalid:
-            report.write(invalid(item))
-    finally:
-        report.close()
+        for manifest in manifests:
+            for item in manifest.invalid:
+                report.write(invalid(item))
+    except BaseException:
+        report.discard()
+        raise
+    report.close()
 
 
 def render_diff(task: ImageTask, image: dict[str, Any] | None, out: TextIO) -> None:
@@ -146,25 +153,31 @@ def _read_ok(task: ImageTask) -> Outcome:
 async def read_states(tasks: list[ImageTask], settings: RunSettings, target: Target) -> list[Read]:
     """Current attributes of every image, through the run's dispatcher, in manifest order."""
     from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
-    from batch_ims.run.session import open_session
+    from batch_ims.run.session import SignInStopped, open_session
     from batch_ims.run.stop import RunStop
     from batch_ims.stats import RunStats
 
     stop = RunStop(settings.stop_policy)
-    async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
-        reader = _Reader(connected.step)
-        dispatcher = Dispatcher(
-            send=reader.read,
-            record=lambda outcome: None,
-            stop=stop,
-            options=DispatchOptions(grace_s=settings.grace),
-            workers=connected.in_flight,
-        )
-        await dispatcher.run(tasks)
+    reader: _Reader | None = None
+    try:
+        async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
+            reader = _Reader(connected.step)
+            dispatcher = Dispatcher(
+                send=reader.read,
+                record=lambda outcome: None,
+                stop=stop,
+                options=DispatchOptions(grace_s=settings.grace),
+                workers=connected.in_flight,
+            )
+            await dispatcher.run(tasks)
+    except SignInStopped:
+        pass
     return [_read_of(task, reader) for task in tasks]
 
 
-def _read_of(task: ImageTask, reader: _Reader) -> Read:
+def _read_of(task: ImageTask, reader: _Reader | None) -> Read:
+    if reader is None:
+        return Read(task, None, "not read: the preview stopped")
     if task.image_id in reader.images:
         return Read(task, reader.images[task.image_id], "")
     return Read(task, None, reader.errors.get(task.image_id, "not read: the preview stopped"))
@@ -182,11 +195,106 @@ def print_diff(reads: list[Read], out: TextIO) -> ExitCode:
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
 
 
+def print_explained(explained: Explained, out: TextIO) -> None:
+    """Where a run would send its requests and how it would sign in; nothing is sent."""
+    out.write(
+        f"target: {explained.cloud}\n"
+        f"  service:        {explained.service}\n"
+        f"  image endpoint: {explained.image_endpoint}\n"
+        f"  sign-in:        {explained.auth_endpoint}\n"
+        f"  auth mode:      {explained.auth_mode}\n"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """What `plan` was asked for, beyond the run's settings."""
+
+    sheet: str | None
+    encoding: str | None
+    strict: bool
+    report: Path | None
+    diff: bool
+    explain: bool
+    out: Path | None
+
+
+def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: TextIO) -> ExitCode:
+    """`plan`: each target's part of the manifest (one part without target columns), its
+    counts, and with --diff its before -> after; --out binds one target's plan."""
+    from batch_ims.clouds import scoped_cloud
+    from batch_ims.manifest import load_manifest_targets
+    from batch_ims.manifest.targets import several_targets
+
+    parts = load_manifest_targets(
+        settings.manifest,
+        sheet=request.sheet,
+        encoding=request.encoding,
+        strict=request.strict,
+        rules=cloud.rules,
+        target_columns=cloud.target_columns,
+    )
+    several = several_targets(parts)
+    if request.out is not None and several:
+        raise UsageError("--out: a plan binds one target; split the manifest by its targets")
+    scoped = [
+        (cells, scoped_cloud(cloud, cells, settings.manifest), manifest)
+        for cells, manifest in parts
+    ]
+    code = ExitCode.OK
+    for cells, target_cloud, manifest in scoped:
+        if several:
+            out.write(f"target {cells.label or '(the run’s own)'}:\n")
+        if request.explain:
+            print_explained(target_cloud.explain(), out)
+        code = max(code, run_preview(manifest, out))
+    if request.report is not None:
+        write_invalid_report(
+            (manifest for _, _, manifest in scoped), request.report, overwrite=settings.overwrite
+        )
+    if request.diff:
+        for _, target_cloud, manifest in scoped:
+            bound = None if request.out is None else PlanOut(request.out, target_cloud.explain())
+            code = max(code, run_diff(manifest, settings, target_cloud.target(), out, bound))
+    return code
+
+
 def run_preview(manifest: Manifest, out: TextIO) -> ExitCode:
     render_plan(manifest, out)
     return ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK
 
 
-def run_diff(manifest: Manifest, settings: RunSettings, target: Target, out: TextIO) -> ExitCode:
-    reads = asyncio.run(read_states(manifest.tasks, settings, target))
-    return print_diff(reads, out)
+@dataclass(frozen=True, slots=True)
+class PlanOut:
+    """Where `plan --diff --out` writes the reviewed plan, and the target it was made for."""
+
+    path: Path
+    target: Explained
+
+
+def run_diff(
+    manifest: Manifest,
+    settings: RunSettings,
+    target: Target,
+    out: TextIO,
+    plan_out: PlanOut | None = None,
+) -> ExitCode:
+    """Read, show before -> after, and with `plan_out` write the plan bound to what was shown
+    (claimed before the reads, so a locked or existing file is refused before any GET)."""
+    if plan_out is None:
+        return print_diff(asyncio.run(read_states(manifest.tasks, settings, target)), out)
+    from batch_ims.output.files import OutputFile
+    from batch_ims.output.planfile import write_plan
+    from batch_ims.run.bound import target_identity
+
+    with OutputFile("--out", plan_out.path, overwrite=settings.overwrite) as claimed:
+        reads = asyncio.run(read_states(manifest.tasks, settings, target))
+        code = print_diff(reads, out)
+        write_plan(
+            claimed,
+            manifest=settings.manifest,
+            target=target_identity(plan_out.target),
+            reads=((read.task, read.image, not read.error) for read in reads),
+        )
+    out.write(f"plan written to {plan_out.path}: apply it with run --plan {plan_out.path}\n")
+    return code

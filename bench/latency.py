@@ -1,14 +1,14 @@
-"""Rows 9-10: the rate asked for is the rate sent at real latencies, with default settings.
+"""Rows 10-11: the rate asked for is the rate sent at real latencies, with default settings.
 
 The emulator answers after an exponentially distributed delay (most answers quick, a long
 tail) of 50, 250 and 1000 ms mean; `batch-ims run --rate 100` with no other option sends
-1,500 PATCHes. Sending takes images / rate (15 s) at best: row 9 times it at the server,
+1,500 PATCHes. Sending takes images / rate (15 s) at best: row 10 times it at the server,
 from its first arrival to its last (the rate it saw). Finishing takes longer whatever the
 client: with an exponential tail the last answers still out when sending ends come about
 `mean x (ln(rate x mean) + 0.58)` later (1 s at 250 ms, 5 s at 1 s). So the whole process
 (start-up included) is compared with an ideal client that sends exactly `1/rate` apart
 from its first instant and meets the same seeded delays (the emulator draws them in
-arrival order): it finishes at max(i / rate + delay_i). Row 10 compares the requests the
+arrival order): it finishes at max(i / rate + delay_i). Row 11 compares the requests the
 server held at once (its in-flight peak) with what the rate needs by Little's law (rate x
 mean latency), plus the 2 spare workers that matter when that is a handful. Each run gets
 a fresh emulator.
@@ -102,7 +102,7 @@ def _rows(
     peak = max(r.served_peak for r in runs)
     return [
         Row(
-            row=f"9{letter} --rate {rate:g} at {mean_ms:g} ms mean latency (exp.), defaults",
+            row=f"10{letter} --rate {rate:g} at {mean_ms:g} ms mean latency (exp.), defaults",
             measured=f"sent in {worst.span_s:.2f} s = {ratio:.3f}x {ideal:g} s; done in "
             f"{slowest:.2f} s = {slowest / best_finish:.3f}x an ideal client's "
             f"{best_finish:.2f} s",
@@ -125,7 +125,7 @@ def _rows(
             },
         ),
         Row(
-            row=f"10{letter} in flight at {mean_ms:g} ms: peak vs rate x latency",
+            row=f"11{letter} in flight at {mean_ms:g} ms: peak vs rate x latency",
             measured=f"{peak} = {peak / needs:.2f}x the {needs:g} the rate needs",
             target=f"<= {_IN_FLIGHT_TARGET:g}x + {_IN_FLIGHT_SPARE}",
             met=peak <= _IN_FLIGHT_TARGET * needs + _IN_FLIGHT_SPARE,

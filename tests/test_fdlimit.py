@@ -7,7 +7,13 @@ import resource
 
 from structlog.testing import capture_logs
 
-from batch_ims.transport.fdlimit import RESERVE, DescriptorBudget, descriptor_budget, fit_ceiling
+from batch_ims.transport.fdlimit import (
+    RESERVE,
+    DescriptorBudget,
+    descriptor_budget,
+    fit_ceiling,
+    reserved,
+)
 
 _NOFILE = resource.RLIMIT_NOFILE
 _UNLIMITED = resource.RLIM_INFINITY
@@ -104,3 +110,14 @@ def test_a_ceiling_that_fits_is_kept_silently() -> None:
 
     assert fitted == (8, "--concurrency")
     assert logs == []
+
+
+def test_connections_another_session_reserved_count_as_taken() -> None:
+    limits = _Limits(1024, 1024)
+
+    with reserved(600):
+        budget = _budget(600, limits, in_use=10)
+    after = _budget(600, _Limits(1024, 1024), in_use=10)
+
+    assert budget.connections == 1024 - 10 - RESERVE - 600
+    assert after.connections == 600

@@ -14,31 +14,19 @@ from typing import TYPE_CHECKING, Literal
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest.attributes import (
-    BOOLEAN_ATTRIBUTES,
-    ENUM_ATTRIBUTES,
-    INTEGER_ATTRIBUTES,
-    MAX_LENGTHS,
-    MODIFIABLE_SYSTEM_ATTRIBUTES,
-    READ_ONLY_ATTRIBUTES,
     REMOVE_CELL,
     attribute_error,
     check_value,
     normalize_image_id,
 )
-from batch_ims.manifest.rules import IMS, AttributeRules, AttributeWarning
+from batch_ims.manifest.rules import AttributeRules, AttributeWarning
 from batch_ims.models import ImageTask, InvalidItem
 
 if TYPE_CHECKING:  # numpy is imported only when a manifest is read
+    from batch_ims.manifest.targets import TargetCells
     from batch_ims.manifest.valid import AttributeSummary, TaskStream, ValidRows
 
 __all__ = [
-    "BOOLEAN_ATTRIBUTES",
-    "ENUM_ATTRIBUTES",
-    "IMS",
-    "INTEGER_ATTRIBUTES",
-    "MAX_LENGTHS",
-    "MODIFIABLE_SYSTEM_ATTRIBUTES",
-    "READ_ONLY_ATTRIBUTES",
     "REMOVE_CELL",
     "AttributeRules",
     "AttributeWarning",
@@ -47,6 +35,7 @@ __all__ = [
     "attribute_error",
     "check_value",
     "load_manifest",
+    "load_manifest_targets",
     "normalize_image_id",
     "validate_rows",
 ]
@@ -103,12 +92,12 @@ def load_manifest(
     *,
     sheet: str | None = None,
     encoding: str | None = None,
-    rules: AttributeRules = IMS,
+    rules: AttributeRules,
     strict: bool = False,
 ) -> Manifest:
     """Read and validate a manifest; ManifestError (one line) if the file is unusable.
 
-    `rules`: the image service's attribute rules (IMS by default). `strict`: a suspected
+    `rules`: the image service's attribute rules (the cloud gives them). `strict`: a suspected
     attribute typo makes its rows invalid instead of giving a warning.
     """
     from batch_ims.manifest.load import load
@@ -116,8 +105,31 @@ def load_manifest(
     return load(str(path), sheet=sheet, encoding=encoding, rules=rules, strict=strict)
 
 
+def load_manifest_targets(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    rules: AttributeRules,
+    target_columns: tuple[str, ...],
+    strict: bool = False,
+) -> list[tuple[TargetCells, Manifest]]:
+    """`load_manifest`, split by the target columns the cloud names (`manifest.targets`):
+    one part with no target cells when the file has none of those columns."""
+    from batch_ims.manifest.load import load_targets
+
+    return load_targets(
+        str(path),
+        sheet=sheet,
+        encoding=encoding,
+        rules=rules,
+        target_columns=target_columns,
+        strict=strict,
+    )
+
+
 def validate_rows(
-    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules = IMS
+    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     """Validate long-layout rows given as (row number, image_id, op, path, value) texts."""
     from batch_ims.manifest.load import validate_long_rows

@@ -17,8 +17,9 @@ from batch_ims.manifest.layout import (
     resolve_columns,
 )
 from batch_ims.manifest.read import read_table
-from batch_ims.manifest.rules import IMS, AttributeRules
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.manifest.table import INDEX, Table, object_array
+from batch_ims.manifest.targets import TargetCells, split_targets
 from batch_ims.manifest.typos import find_typos, refuse_typos
 from batch_ims.manifest.validate import validate_columns, validate_entries
 from batch_ims.models import ImageTask, InvalidItem
@@ -31,11 +32,35 @@ def load(
     *,
     sheet: str | None,
     encoding: str | None,
-    rules: AttributeRules = IMS,
+    rules: AttributeRules,
     strict: bool = False,
 ) -> Manifest:
     started = time.perf_counter()
     table = read_table(path, sheet=sheet, encoding=encoding)
+    return _validated(path, table, rules=rules, strict=strict, started=started)
+
+
+def load_targets(
+    path: str,
+    *,
+    sheet: str | None,
+    encoding: str | None,
+    rules: AttributeRules,
+    target_columns: tuple[str, ...],
+    strict: bool = False,
+) -> list[tuple[TargetCells, Manifest]]:
+    """The manifest split by its target columns (see `targets`), each part validated."""
+    started = time.perf_counter()
+    table = read_table(path, sheet=sheet, encoding=encoding)
+    return [
+        (target, _validated(path, part, rules=rules, strict=strict, started=started))
+        for target, part in split_targets(path, table, target_columns)
+    ]
+
+
+def _validated(
+    path: str, table: Table, *, rules: AttributeRules, strict: bool, started: float
+) -> Manifest:
     columns = resolve_columns(path, table, rules)
     if not table.small_cells:
         check_cell_sizes(path, table)
@@ -73,7 +98,7 @@ def load(
 
 
 def validate_long_rows(
-    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules = IMS
+    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     listed = list(rows)
     if not listed:

@@ -18,7 +18,7 @@ import zipfile
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from batch_ims.errors import UsageError
 from batch_ims.logsetup import redact_data, redact_text
@@ -38,6 +38,7 @@ COLUMNS = (
     "duration_ms",
     "finished_at",
     "note",
+    "target",
 )
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = (".csv", ".jsonl", ".xlsx")
@@ -66,6 +67,7 @@ def report_row(outcome: Outcome) -> dict[str, Any]:
         "duration_ms": outcome.duration_ms,
         "finished_at": outcome.finished_at,
         "note": outcome.note,
+        "target": outcome.target,
     }
 
 
@@ -95,6 +97,7 @@ def _text_cells(spooled: dict[str, Any]) -> list[str]:
         str(row["duration_ms"]),
         row["finished_at"],
         neutralise(row["note"]),
+        neutralise(row["target"]),
     ]
 
 
@@ -114,6 +117,7 @@ def _csv_cells(outcome: Outcome) -> list[str]:
         str(outcome.duration_ms),
         redact_text(outcome.finished_at),
         neutralise(redact_text(outcome.note)),
+        neutralise(redact_text(outcome.target)),
     ]
 
 
@@ -151,16 +155,6 @@ class _JsonlLines:
         return b""
 
 
-class ReportWriter(Protocol):
-    path: Path
-    label: str
-
-    def write(self, outcome: Outcome) -> None: ...
-    def flush(self) -> None: ...
-    def close(self) -> None: ...
-    def discard(self) -> None: ...
-
-
 _NUMBER_COLUMNS = frozenset({"http_status", "attempts", "duration_ms"})
 _WIDTHS = {
     "image_id": 38,
@@ -175,8 +169,9 @@ _WIDTHS = {
     "duration_ms": 13,
     "finished_at": 25,
     "note": 40,
+    "target": 40,
 }
-_FAILURES = frozenset({"failed", "aborted", "invalid"})
+_FAILURES = frozenset({"failed", "aborted", "invalid", "drifted"})
 
 
 class _Xlsx:
@@ -323,7 +318,7 @@ def check_report_path(path: Path) -> None:
         raise UsageError(f"report {str(path)!r} is a folder; give a file name")
 
 
-def open_report(path: Path, *, overwrite: bool = True) -> Report:
+def open_report(path: Path, *, overwrite: bool) -> Report:
     """The report at `path` (its format from the extension), folders included."""
     return Report(path, overwrite=overwrite)
 

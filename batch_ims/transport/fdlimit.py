@@ -4,14 +4,16 @@ Before a session opens, the soft limit is raised as far as its connections need 
 the hard limit, which only root may raise); when even that is too few, the ceiling on
 requests in flight is lowered to what fits, and one event says why. Running out of
 descriptors mid-run would otherwise look like an endpoint that cannot be reached.
-The limit is the process's: sessions opened side by side share it.
+The limit is the process's: sessions opened side by side (one per target) share it, so
+each reserves its connections (`reserved`) and the next one's budget counts them.
 """
 
 from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -45,6 +47,26 @@ def open_descriptors() -> int:
     return RESERVE
 
 
+class _Reservations:
+    """Connections the sessions open in this process may hold, not yet all opened."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+
+_RESERVATIONS = _Reservations()
+
+
+@contextmanager
+def reserved(connections: int) -> Iterator[None]:
+    """Count `connections` against the limit while a session may open them."""
+    _RESERVATIONS.connections += connections
+    try:
+        yield
+    finally:
+        _RESERVATIONS.connections -= connections
+
+
 def descriptor_budget(
     wanted: int,
     *,
@@ -52,9 +74,11 @@ def descriptor_budget(
     set_limit: SetLimit = resource.setrlimit,
     in_use: Callable[[], int] = open_descriptors,
 ) -> DescriptorBudget:
-    """Raise the soft limit towards `wanted` connections' worth; what fits, at most `wanted`."""
+    """Raise the soft limit towards `wanted` connections' worth; what fits, at most `wanted`.
+
+    Descriptors held now and connections other sessions reserved are counted as taken."""
     soft, hard = get_limit(_NOFILE)
-    held = in_use() + RESERVE
+    held = in_use() + RESERVE + _RESERVATIONS.connections
     raised_from = None
     if soft != _UNLIMITED and soft < wanted + held:
         new = wanted + held if hard == _UNLIMITED else min(hard, wanted + held)
