@@ -13,6 +13,7 @@ from typing import Any
 from batch_ims.errors import UsageError
 
 LOG_FORMATS = ("auto", "json", "console")
+EXPORT_PAGE_SIZE = 200  # images `export` asks for per list page (a server may give fewer)
 # requests in flight when --concurrency is not given: what the rate needs at the measured
 # latency (Little's law), up to this many
 AUTO_CONCURRENCY_CEILING = 256

@@ -38,6 +38,9 @@ class Sizes:
     memory_small: int = 20_000
     memory_large: int = 200_000
     memory_repeats: int = 1
+    export_small: int = 10_000
+    export_large: int = 100_000
+    export_repeats: int = 2
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -57,6 +60,9 @@ class Sizes:
             memory_small=1_000,
             memory_large=10_000,
             memory_repeats=1,
+            export_small=2_000,
+            export_large=10_000,
+            export_repeats=1,
         )
 
 

@@ -45,6 +45,7 @@ class EmulatorSpec:
     rate_limit: float | None = None
     latency_ms: float = 0.0
     latency_distribution: str = "constant"
+    page_cap: int | None = None  # most images per list page (the emulator's default: 1000)
 
 
 class EmulatorProcess:
@@ -62,6 +63,8 @@ class EmulatorProcess:
         argv += ["--iam-user", "/".join(BENCH_IAM_USER)]
         if self._spec.rate_limit is not None:
             argv += ["--rate-limit", f"{self._spec.rate_limit:g}"]
+        if self._spec.page_cap is not None:
+            argv += ["--page-cap", str(self._spec.page_cap)]
         if self._spec.latency_ms:
             argv += ["--latency-ms", f"{self._spec.latency_ms:g}"]
             argv += ["--latency-dist", self._spec.latency_distribution]
