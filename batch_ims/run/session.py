@@ -34,7 +34,7 @@ from batch_ims.transport.client import (
     make_session,
     tls_setting,
 )
-from batch_ims.transport.exchange import Exchanger
+from batch_ims.transport.exchange import Exchanger, Pacing, Retrying, RunHooks
 from batch_ims.transport.fdlimit import descriptor_budget, fit_ceiling, reserved
 from batch_ims.transport.inflight import InFlightLimit, InFlightPolicy
 from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
@@ -134,14 +134,14 @@ async def open_session(
         exchanger = Exchanger(
             client=HttpClient(session, auth.headers, request_id_header=service.request_id_header),
             answers=service,
-            pacer=Pacer(rate, time.monotonic, sleep=_stoppable(stop.pause)),
-            rate=rate,
-            policy=RetryPolicy(max_attempts=settings.max_attempts),
             auth=auth,
-            observer=_Observer(stats, stop, endpoint, limit),
-            stopping=lambda: stop.stopping,
-            pause=stop.pause,
-            rand=random.random,
+            pacing=Pacing(Pacer(rate, time.monotonic, sleep=_stoppable(stop.pause)), rate),
+            retrying=Retrying(RetryPolicy(max_attempts=settings.max_attempts), random.random),
+            run=RunHooks(
+                observer=_Observer(stats, stop, endpoint, limit),
+                stopping=lambda: stop.stopping,
+                pause=stop.pause,
+            ),
         )
         step = ImageStep(exchanger=exchanger, service=service, verify=settings.verify)
         yield Connected(step, endpoint, service.name, limit)

@@ -79,33 +79,58 @@ class Exchange:
         return self.result is not None and 200 <= self.result.status < 300
 
 
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """The shared send slots and the adaptive rate that spaces them."""
+
+    pacer: Pacer
+    rate: AdaptiveRate
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """How many attempts, how long between them (the dice for jitter), and the clock."""
+
+    policy: RetryPolicy
+    rand: Callable[[], float]
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class RunHooks:
+    """What the run tells the loop (stopping, a stoppable wait) and hears back (observer)."""
+
+    observer: RequestObserver
+    stopping: Callable[[], bool]
+    pause: Pause
+
+
 class Exchanger:
+    """The retry loop of one session: a client and the service's reading of its answers,
+    the credentials that may be renewed, and three collaborators (pacing, retrying, the
+    run's hooks)."""
+
     def __init__(
         self,
         *,
         client: HttpClient,
         answers: Answers,
-        pacer: Pacer,
-        rate: AdaptiveRate,
-        policy: RetryPolicy,
         auth: Reauthenticator,
-        observer: RequestObserver,
-        stopping: Callable[[], bool],
-        pause: Pause,
-        rand: Callable[[], float],
-        clock: Callable[[], float] = time.monotonic,
+        pacing: Pacing,
+        retrying: Retrying,
+        run: RunHooks,
     ) -> None:
         self._client = client
         self._answers = answers
-        self._pacer = pacer
-        self._rate = rate
-        self._policy = policy
         self._auth = auth
-        self._observer = observer
-        self._stopping = stopping
-        self._pause = pause
-        self._rand = rand
-        self._clock = clock
+        self._pacer = pacing.pacer
+        self._rate = pacing.rate
+        self._policy = retrying.policy
+        self._rand = retrying.rand
+        self._clock = retrying.clock
+        self._observer = run.observer
+        self._stopping = run.stopping
+        self._pause = run.pause
 
     async def exchange(
         self, request: Request, body: bytes = b"", count: AttemptCount | None = None
