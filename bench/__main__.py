@@ -25,6 +25,7 @@ from bench.latency import latency_rows
 from bench.rate import adaptive_rows, rate_rows
 from bench.speed import speed_rows
 from bench.table import Row, format_table, write_json
+from bench.targets import target_rows
 
 GROUPS: dict[str, Callable[[Bench], list[Row]]] = {
     "speed": speed_rows,
@@ -37,6 +38,7 @@ GROUPS: dict[str, Callable[[Bench], list[Row]]] = {
     "memory": memory_rows,
     "encoding": encoding_rows,
     "export": export_rows,
+    "targets": target_rows,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -41,6 +41,8 @@ class Sizes:
     export_small: int = 10_000
     export_large: int = 100_000
     export_repeats: int = 2
+    target_images: int = 600  # per target, at --rate target_rate each
+    target_rate: float = 50.0
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -63,6 +65,7 @@ class Sizes:
             export_small=2_000,
             export_large=10_000,
             export_repeats=1,
+            target_images=150,
         )
 
 
@@ -91,11 +94,13 @@ class Bench:
         concurrency: int | None,
         tag: str,
         cloud: tuple[str, dict[str, str]] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> tuple[ChildResult, dict[str, Any]]:
         """`batch-ims run`, report and journal on (JSON logs to a file); result and summary.
         `concurrency` None leaves `--concurrency` out (its default).
 
-        `cloud`: (name, environment) to run in OpenStack mode instead of IMS mode."""
+        `cloud`: (name, environment) to run in OpenStack mode instead of IMS mode; `extra`:
+        more options (e.g. `--provider`)."""
         report = self.work / f"report-{tag}.csv"
         journal = self.work / f"journal-{tag}.jsonl"
         summary = self.work / f"summary-{tag}.json"
@@ -107,7 +112,7 @@ class Bench:
         if concurrency is not None:  # None: the default, what the rate needs
             argv += ["--concurrency", str(concurrency)]
         argv += ["--report", str(report), "--journal", str(journal)]
-        argv += ["--summary-json", str(summary), "--log-format", "json"]
+        argv += ["--summary-json", str(summary), "--log-format", "json", *extra]
         env = client_env() if cloud is None else cloud[1]
         result = run_child(argv, env=env, stderr_path=self.work / f"log-{tag}.jsonl")
         result.check()
