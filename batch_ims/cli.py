@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from batch_ims import __version__
-from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
+from batch_ims.errors import BatchImsError, LockedError, OutputWriteError, UnreachableError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.settings import default
 
@@ -54,6 +54,8 @@ def guarded(func: Callable[[], int]) -> int:
         _fail(str(exc), ExitCode.LOCKED)
     except OutputWriteError as exc:
         _fail(str(exc), ExitCode.OUTPUT_FAILED)
+    except UnreachableError as exc:
+        _fail(str(exc), ExitCode.UNREACHABLE)
     except BatchImsError as exc:
         _fail(str(exc), ExitCode.USAGE)
     except KeyboardInterrupt:

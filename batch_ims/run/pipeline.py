@@ -20,6 +20,7 @@ from typing import TextIO
 
 import structlog
 
+from batch_ims.clouds.auth import SignInUnreachableError
 from batch_ims.clouds.huawei import AuthFailedError, failure_hint
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError
@@ -224,8 +225,16 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
                     await dispatcher.run(tasks)
                 finally:
                     ticker.cancel()
+        except SignInUnreachableError as exc:
+            state.stop.sign_in_unreachable(exc.host, exc.reason)
+            _log.error("run.unreachable", stage="sign_in", host=exc.host, reason=exc.reason)
+            note = "not sent: the sign-in endpoint could not be reached"
+            _abort_all(state, sinks.recorder, exc, code="sign_in_unreachable", note=note)
         except AuthFailedError as exc:
-            _abort_all(state, sinks.recorder, exc)
+            state.stop.stop(StopReason.AUTH)
+            _log.error("auth.failed", error=str(exc))
+            note = "not sent: authentication failed"
+            _abort_all(state, sinks.recorder, exc, code="auth_failed", note=note)
 
 
 async def _recheck(step: ImageStep, tasks: Tasks, recorder: Recorder) -> Tasks:
@@ -240,12 +249,12 @@ async def _recheck(step: ImageStep, tasks: Tasks, recorder: Recorder) -> Tasks:
     return checked.send
 
 
-def _abort_all(state: _Run, recorder: Recorder, exc: AuthFailedError) -> None:
-    state.stop.stop(StopReason.AUTH)
-    _log.error("auth.failed", error=str(exc))
-    note = "not sent: authentication failed"
+def _abort_all(
+    state: _Run, recorder: Recorder, exc: AuthFailedError, *, code: str, note: str
+) -> None:
+    """Sign-in failed before anything was sent: every image is reported, not sent."""
     for task in state.prepared.selection.send:
-        recorder.record(unsent(task, Status.ABORTED, note, code="auth_failed", message=str(exc)))
+        recorder.record(unsent(task, Status.ABORTED, note, code=code, message=str(exc)))
 
 
 async def _tick(sinks: _Sinks, interval_s: float) -> None:

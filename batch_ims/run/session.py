@@ -54,7 +54,7 @@ class _Observer:
             connected = answer.kind != "connection_error"
             detail = f"{self._host}: {answer.detail}"
             if self._stop.request_ended(connected=connected, detail=detail):
-                _log.error("run.unreachable", host=self._host, reason=answer.detail)
+                _log.error("run.unreachable", stage="send", host=self._host, reason=answer.detail)
             return
         self._stats.request_done(method, latency_ms, answer.date)
         self._stop.request_ended(connected=True)

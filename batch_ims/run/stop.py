@@ -1,4 +1,5 @@
-"""The one owner of "stopping": signals, the failure threshold, fatal authentication errors.
+"""The one owner of "stopping": signals, the failure threshold, fatal authentication errors,
+an unreachable endpoint (the image service's or the sign-in's).
 
 Everything that must not send after a stop asks `stopping`; everything that waits uses
 `pause`, which wakes when the run stops. The reason decides the exit code.
@@ -110,6 +111,12 @@ class RunStop:
         return self._unreachable_streak >= self.policy.unreachable_limit and self.stop(
             StopReason.UNREACHABLE
         )
+
+    def sign_in_unreachable(self, host: str, reason: str) -> bool:
+        """The sign-in endpoint gave no answer: the run stops as for an unreachable endpoint."""
+        if self.reason is None:
+            self.last_unreachable = f"{host}: {reason}"
+        return self.stop(StopReason.UNREACHABLE)
 
     def exit_code(self, stats: RunStats) -> ExitCode:
         if self.reason is not None:
