@@ -96,6 +96,9 @@ class RecordingObserver:
         outcome = answer.kind if isinstance(answer, TransportError) else answer.status
         self.requests.append((method, latency_ms, outcome))
 
+    def request_cancelled(self, method: str) -> None:
+        self.requests.append((method, 0.0, "cancelled"))
+
     def retry_scheduled(self) -> None:
         self.retries += 1
 

@@ -59,6 +59,9 @@ class _Observer:
         self._stats.request_done(method, latency_ms, answer.date)
         self._stop.request_ended(connected=True)
 
+    def request_cancelled(self, method: str) -> None:
+        self._stats.request_cancelled(method)
+
     def retry_scheduled(self) -> None:
         self._stats.retry_scheduled()
 
