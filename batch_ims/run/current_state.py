@@ -53,7 +53,7 @@ class CurrentStateStage:
         started = self._clock()
         image, exchange = await self._step.read(task.image_id)
         if image is None and not exchange.ok:
-            return self._step.failed(task, started, exchange)
+            return self._step.read_failed(task, started, exchange)
         if image is None:  # unknown image: the PATCH gets the service's own 404 answer
             return await self._step.patch(task, count)
         ops = resolve_add(task.ops, image) if self._wide_layout else task.ops
