@@ -335,7 +335,7 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
-        from batch_ims.context import process_environment
+        from batch_ims.context import invocation, process_environment
         from batch_ims.run.pipeline import run as run_pipeline
         from batch_ims.settings import build_settings
 
@@ -343,7 +343,8 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         now = datetime.now(UTC)
         settings = build_settings(_settings_values(manifest, job, options, now=now), now=now)
         logsetup.configure(log_format=settings.log_format, verbose=settings.verbose)
-        environment = process_environment(dict(os.environ), ("batch-ims", *sys.argv[1:]))
+        argv = (*invocation(sys.argv[0]), *sys.argv[1:])
+        environment = process_environment(dict(os.environ), argv)
         return int(run_pipeline(settings, environment))
 
     sys.exit(guarded(body))

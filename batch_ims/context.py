@@ -5,6 +5,7 @@ One object passed in, so tests can swap it.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import TextIO
@@ -29,3 +30,13 @@ def process_environment(env: dict[str, str], argv: tuple[str, ...] = ()) -> Envi
     return Environment(
         env=env, stdout=sys.stdout, stderr=sys.stderr, stderr_is_terminal=terminal, argv=argv
     )
+
+
+def invocation(argv0: str, executable: str = sys.executable) -> tuple[str, ...]:
+    """The words that run this program again as it was run: `python -m batch_ims` when run as
+    a module, the program's absolute path when run by a path, its name when found on PATH."""
+    if os.path.basename(argv0) == "__main__.py":  # `python -m batch_ims`
+        return (executable, "-m", "batch_ims")
+    if os.sep in argv0 or (os.altsep and os.altsep in argv0):
+        return (os.path.abspath(argv0),)
+    return (argv0 or "batch-ims",)

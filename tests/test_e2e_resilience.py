@@ -6,7 +6,11 @@ against the emulator (a background thread of this process) over loopback.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -21,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from batch_ims.emulator.app import Emulator
 from batch_ims.emulator.background import BackgroundEmulator
 from batch_ims.emulator.images import generated_image_id
-from tests.e2e.harness import cli, emulator, json_lines, read_report, write_csv
+from tests.e2e.harness import aksk_env, cli, emulator, json_lines, read_report, write_csv
 from tests.e2e.procs import CliProcess, Exited, line_count, poll_until, run_cli, wait_for
 
 FAST = ("--rate", "100000")
@@ -331,8 +335,35 @@ def test_a_second_signal_cancels_in_flight_at_once_and_the_report_is_still_writt
     }
     # sent, as far as anyone knows: counted in every figure
     assert _patches_counted(tmp_path) == ({"GET": 0, "PATCH": 8}, 8.0)
-    assert "to resume: " in exited.stdout
-    assert "--resume --journal" in exited.stdout
+    resume = shlex.split(exited.stdout.split("to resume: ", 1)[1].splitlines()[0])
+    assert resume[:3] == [sys.executable, "-m", "batch_ims"]  # how this run was started
+    assert resume[-3:-1] == ["--resume", "--journal"]
+
+
+def test_the_resume_command_of_a_run_started_by_its_path_runs_as_printed(
+    tmp_path: Path,
+) -> None:
+    ids = _ids(60)
+    manifest = _rename_manifest(tmp_path / "m.csv", ids)
+    script = Path(sys.executable).parent / "batch-ims"
+    program = os.path.relpath(script, tmp_path)  # e.g. ../../work/app/.venv/bin/batch-ims
+    env = aksk_env(PATH="/usr/bin:/bin")  # not on PATH: a bare `batch-ims` would not run
+    with emulator(images=60, latency_ms=200) as running:
+        args = _run_args(manifest, running.url, tmp_path, *FAST, "--concurrency", "4")
+        with CliProcess(args, folder=tmp_path, env=env, program=[program], cwd=tmp_path) as proc:
+            wait_for(lambda: line_count(tmp_path / "journal.jsonl") >= 4, timeout=60, what="4")
+            proc.send_signal(signal.SIGTERM)
+            exited = proc.wait(timeout=60)
+        assert exited.returncode == 143, exited.stderr[-1500:]
+        resume = shlex.split(exited.stdout.split("to resume: ", 1)[1].splitlines()[0])
+        resumed = subprocess.run(
+            resume, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        applied = dict(running.emulator.apply_counts)
+
+    assert resume[0] == str(script)
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    assert applied == dict.fromkeys(ids, 1)
 
 
 def test_a_manifest_of_mostly_missing_images_stops_early_with_exit_3(tmp_path: Path) -> None:
