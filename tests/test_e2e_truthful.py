@@ -150,3 +150,25 @@ def test_refused_reads_count_no_patch_attempt_and_never_say_may_have_been_applie
     assert {row["note"].split(";")[0] for row in read_rows} == {
         "the read before the PATCH failed: no PATCH sent"
     }
+
+
+def test_rows_of_an_image_read_the_same_in_the_log_and_the_report(tmp_path: Path) -> None:
+    found = generated_image_id(0)
+    missing = "9e8d7c6b-5a49-4382-8170-6f5e4d3c2b1a"
+    manifest = write_csv(
+        tmp_path / "m.csv",
+        [
+            ["image_id", "op", "path", "value"],
+            [missing, "replace", "name", "镜像测试-3"],
+            [found, "replace", "name", "生产环境 Web 镜像"],
+            [missing, "add", "__description", "杭州团队"],
+            [missing, "replace", "min_ram", "2048"],
+        ],
+    )
+    with emulator(images=1) as running:
+        result = _run(manifest, running.url, tmp_path / "r.csv", *FAST)
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    logged = [e["rows"] for e in _events(result.stderr, "image.finished") if "rows" in e]
+    reported = [row["rows"] for row in read_report(tmp_path / "r.csv") if row["status"] == "failed"]
+    assert (logged, reported) == (["2;4;5"], ["2;4;5"])
