@@ -2,7 +2,7 @@
 
 A body without a code (an HTML page from a proxy, empty, not JSON) gives ``HTTP_<status>`` and
 a short, whitespace-collapsed excerpt of the text. Image services read their own error
-documents (`batch_ims.clouds.service`) and fall back on `fallback_error`. Nothing here raises.
+documents (`batch_ims.clouds`) and fall back on `excerpt`. Nothing here raises.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from http import HTTPStatus
 
-__all__ = ["ApiError", "fallback_error"]
+__all__ = ["ApiError", "excerpt"]
 
 MAX_MESSAGE = 1000
 _EXCERPT = 200
@@ -30,12 +30,6 @@ class ApiError:
 
     code: str
     message: str
-    encoded_authorization_message: str = ""
-
-
-def fallback_error(status: int, body: bytes, content_type: str | None) -> ApiError:
-    """`HTTP_<status>` and an excerpt of the body's text (the page title for HTML)."""
-    return ApiError(code=f"HTTP_{status}", message=excerpt(status, body, content_type))
 
 
 def excerpt(status: int, body: bytes, content_type: str | None) -> str:
