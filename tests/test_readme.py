@@ -40,6 +40,7 @@ def test_walkthrough_step_5_resumes_step_4_into_the_same_report(tmp_path: Path) 
     (tmp_path / "out").mkdir()
     with emulator(images=60, latency_ms=100) as running:
         endpoint = ["--endpoint", running.url, "--concurrency", "2"]
+        reviewed = cli([*steps[2][1:], *endpoint], cwd=tmp_path)  # the plan step 4 runs
         step_4 = [*steps[4][1:], *endpoint]  # steps[4][0] is `batch-ims`
         with CliProcess(step_4, folder=tmp_path / "logs", cwd=tmp_path) as proc:
             journal = tmp_path / "out" / "migration.journal.jsonl"
@@ -49,6 +50,8 @@ def test_walkthrough_step_5_resumes_step_4_into_the_same_report(tmp_path: Path) 
         resumed = cli([*steps[5][1:], *endpoint], cwd=tmp_path)
         applied = dict(running.emulator.apply_counts)
 
+    assert steps[5] == [*steps[4], "--resume"]
+    assert reviewed.returncode == 0, reviewed.stderr[-1500:]
     assert interrupted.returncode == 143, interrupted.stderr[-1500:]
     assert resumed.returncode == 0, resumed.stderr[-1500:]
     assert applied == dict.fromkeys(ids, 1)
