@@ -38,6 +38,7 @@ COLUMNS = (
     "duration_ms",
     "finished_at",
     "note",
+    "target",
 )
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = (".csv", ".jsonl", ".xlsx")
@@ -66,6 +67,7 @@ def report_row(outcome: Outcome) -> dict[str, Any]:
         "duration_ms": outcome.duration_ms,
         "finished_at": outcome.finished_at,
         "note": outcome.note,
+        "target": outcome.target,
     }
 
 
@@ -95,6 +97,7 @@ def _text_cells(spooled: dict[str, Any]) -> list[str]:
         str(row["duration_ms"]),
         row["finished_at"],
         neutralise(row["note"]),
+        neutralise(row["target"]),
     ]
 
 
@@ -114,6 +117,7 @@ def _csv_cells(outcome: Outcome) -> list[str]:
         str(outcome.duration_ms),
         redact_text(outcome.finished_at),
         neutralise(redact_text(outcome.note)),
+        neutralise(redact_text(outcome.target)),
     ]
 
 
@@ -165,8 +169,9 @@ _WIDTHS = {
     "duration_ms": 13,
     "finished_at": 25,
     "note": 40,
+    "target": 40,
 }
-_FAILURES = frozenset({"failed", "aborted", "invalid"})
+_FAILURES = frozenset({"failed", "aborted", "invalid", "drifted"})
 
 
 class _Xlsx:
