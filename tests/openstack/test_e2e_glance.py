@@ -217,8 +217,10 @@ def test_the_reviewed_plan_is_applied_exactly_and_drift_is_left_alone(
     _patch(stack, ids[1], "renamed by someone else")
     report = tmp_path / "r.csv"
     run = _cli(
-        ["run", str(manifest), *common, "--max-attempts", "8", "--plan", str(plan_file)]
-        + ["--report", str(report)],
+        [
+            *("run", str(manifest), *common, "--max-attempts", "8"),
+            *("--plan", str(plan_file), "--report", str(report)),
+        ],
         env,
         tmp_path,
     )
