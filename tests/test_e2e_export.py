@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from tests.e2e.harness import clean_env, cli, emulator, read_report
 from tests.test_e2e_openstack_mode import USER
@@ -269,6 +270,51 @@ def test_glance_export_follows_next_links_and_round_trips_with_no_patch(tmp_path
     assert "GET /v2/cloudimages" not in served
     assert run.returncode == 0, run.stderr[-2000:]
     assert "PATCH /v2/images/{image_id}" not in served
+
+
+def test_the_migration_in_five_commands_applies_exactly_the_reviewed_edit_and_undoes_it(
+    tmp_path: Path,
+) -> None:
+    """README's "Migration in five commands": export, edit one cell, plan --diff --out,
+    run --plan --skip-unchanged (one PATCH), run the undo manifest (back as it was)."""
+    seed, images = _seed(tmp_path)
+    sheet, plan = tmp_path / "web.xlsx", tmp_path / "plan.json"
+    undo, report = tmp_path / "undo.csv", tmp_path / "r.csv"
+    target = _uuid(5)
+    with emulator(seed=seed, page_cap=5) as running:
+        where = ["--where", "name~web-*", "--where", "__os_type=Linux"]
+        columns = ["--columns", "name,__description,__support_kvm,min_ram,#status"]
+        exported = _export(running.url, sheet, *where, *columns)
+        book = load_workbook(sheet)
+        rows = list(book.active.iter_rows())
+        header = [cell.value for cell in rows[0]]
+        for row in rows[1:]:
+            if row[header.index("image_id")].value == target:
+                row[header.index("__description")].value = "迁移到鲲鹏后的镜像"
+        book.save(sheet)
+        url = ["--endpoint", running.url, *FAST]
+        planned = cli(["plan", str(sheet), "--diff", "--out", str(plan), *url])
+        applied_args = ["run", str(sheet), *url, "--plan", str(plan), "--skip-unchanged"]
+        applied_args += ["--undo-manifest", str(undo), "--report", str(report)]
+        applied = cli(applied_args)
+        patches = running.emulator.request_counts[PATCH]
+        changed = running.emulator.images[target]["__description"]
+        undone = cli(["run", str(undo), *url, "--report", str(tmp_path / "undo-r.csv")])
+        restored = running.emulator.images[target]["__description"]
+
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    assert f"__description: {images[target]['__description']!r} -> '迁移到鲲鹏后的镜像'" in (
+        planned.stdout
+    )
+    assert applied.returncode == 0, applied.stderr[-2000:]
+    assert patches == 1
+    assert changed == "迁移到鲲鹏后的镜像"
+    statuses = {row["image_id"]: row["status"] for row in read_report(report)}
+    assert statuses[target] == "succeeded"
+    assert set(statuses.values()) == {"succeeded", "skipped"}
+    assert undone.returncode == 0, undone.stderr[-2000:]
+    assert restored == images[target]["__description"]
 
 
 def test_an_unreachable_sign_in_exits_4_naming_the_reason_and_writes_nothing(
