@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from batch_ims.errors import UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
-from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
+from batch_ims.models import HIDDEN_ROW, Finished, ImageTask, Outcome, Status, invalid, sent
 from batch_ims.output.report import Report
 from batch_ims.values import as_text
 
@@ -92,12 +92,31 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
         out.write(f"warnings ({len(manifest.warnings)}):\n")
         for warning in manifest.warnings:
             out.write(f"  {warning.describe()}\n")
+    _render_hidden(manifest, out)
     if errors:
         out.write(f"invalid rows ({invalid_rows}):\n")
         for error in sorted(errors, key=lambda e: e.row)[:_SHOWN_INVALID]:
             out.write(f"  {manifest.path}: {error.describe()}\n")
         if len(errors) > _SHOWN_INVALID:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
+
+
+_HIDDEN_CHOICES = {
+    None: "a run refuses this manifest until given --hidden-rows skip or include",
+    "skip": "--hidden-rows skip: not in the counts above; a run reports them skipped",
+    "include": "--hidden-rows include: in the counts above; a run sends them",
+}
+
+
+def _render_hidden(manifest: Manifest, out: TextIO) -> None:
+    hidden = manifest.hidden
+    if hidden is None:
+        return
+    out.write(f"hidden rows ({len(hidden)}; {_HIDDEN_CHOICES[hidden.choice]}):\n")
+    for row in hidden.rows[:_SHOWN_INVALID].tolist():
+        out.write(f"  {manifest.path}: row {row}: {HIDDEN_ROW}\n")
+    if len(hidden) > _SHOWN_INVALID:
+        out.write(f"  ... and {len(hidden) - _SHOWN_INVALID} more\n")
 
 
 def write_invalid_report(manifests: Iterable[Manifest], path: Path, *, overwrite: bool) -> None:
@@ -224,6 +243,7 @@ class PlanRequest:
     diff: bool
     explain: bool
     out: Path | None
+    hidden_rows: str | None = None  # --hidden-rows: "skip", "include", or None (listed)
 
 
 def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: TextIO) -> ExitCode:
@@ -240,6 +260,7 @@ def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: Tex
         strict=request.strict,
         rules=cloud.rules,
         target_columns=cloud.target_columns,
+        hidden_rows=request.hidden_rows,
     )
     several = several_targets(parts)
     if request.out is not None and several:
@@ -248,6 +269,10 @@ def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: Tex
         (cells, scoped_cloud(cloud, cells, settings.manifest), manifest)
         for cells, manifest in parts
     ]
+    if request.report is not None:  # first: a reader of stdout that leaves early cuts nothing
+        write_invalid_report(
+            (manifest for _, _, manifest in scoped), request.report, overwrite=settings.overwrite
+        )
     code = ExitCode.OK
     for cells, target_cloud, manifest in scoped:
         if several:
@@ -255,10 +280,6 @@ def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: Tex
         if request.explain:
             print_explained(target_cloud.explain(), out)
         code = max(code, run_preview(manifest, out))
-    if request.report is not None:
-        write_invalid_report(
-            (manifest for _, _, manifest in scoped), request.report, overwrite=settings.overwrite
-        )
     if request.diff:
         for _, target_cloud, manifest in scoped:
             bound = None if request.out is None else PlanOut(request.out, target_cloud.explain())
