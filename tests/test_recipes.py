@@ -28,7 +28,8 @@ _SHELL_STOP = ("|", "&&", "||", ";", ">", "2>", "<")
 # what a later try can cure: a network blip (at sign-in or at the image service), a lock,
 # a signal; every other non-zero code needs a person
 RETRIED = {ExitCode.UNREACHABLE, ExitCode.LOCKED, ExitCode.SIGINT, ExitCode.SIGTERM}
-NOT_RETRIED = {code for code in ExitCode if code is not ExitCode.OK} - RETRIED
+# `run`'s failures (141 is `plan`/`validate-job` piped into `head`: never a run's)
+NOT_RETRIED = set(ExitCode) - {ExitCode.OK, ExitCode.BROKEN_PIPE} - RETRIED
 
 
 @cache
