@@ -58,6 +58,10 @@ def _auth_failed(stderr: str) -> str:
     return str(line)
 
 
+def _unreachable(stderr: str) -> list[dict[str, str]]:
+    return [e for e in json_lines(stderr) if e["event"] == "run.unreachable"]
+
+
 def test_userinfo_in_auth_url_is_refused_without_being_echoed(tmp_path: Path) -> None:
     with hostile_keystone("refuse") as keystone:
         url = keystone.url.replace("http://", f"http://运维:{PASSWORD}@") + "/v3"
@@ -84,12 +88,10 @@ def test_plain_http_to_a_non_loopback_keystone_needs_insecure(tmp_path: Path) ->
         "(plain http is only allowed for 127.0.0.1, ::1 or localhost); --insecure accepts it "
         "anyway"
     )
-    assert consented.returncode == 3, consented.stderr[-2000:]
+    assert consented.returncode == 4, consented.stderr[-2000:]  # tried: the host is unknown
     warnings = [e for e in json_lines(consented.stderr) if e["event"] == "auth.plain_http_sign_in"]
     assert [(e["level"], e["cloud"]) for e in warnings] == [("warning", "envvars")]
-    assert "could not reach Keystone at http://keystone.invalid:5000/v3" in _auth_failed(
-        consented.stderr
-    )
+    assert [e["host"] for e in _unreachable(consented.stderr)] == ["keystone.invalid"]
 
 
 def test_a_redirect_on_sign_in_is_not_followed_and_the_password_goes_nowhere_else(
@@ -116,10 +118,8 @@ def test_a_silent_keystone_is_given_up_after_the_runs_timeout(tmp_path: Path) ->
     with hostile_keystone("silent") as keystone:
         result = cli(_args(tmp_path, "--timeout", "1"), env=_env(tmp_path, keystone.url + "/v3"))
 
-    assert result.returncode == 3, result.stderr[-2000:]
-    message = _auth_failed(result.stderr)
-    assert message.startswith(f"could not reach Keystone at {keystone.url}/v3")
-    assert "timed out" in message
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert [e["reason"] for e in _unreachable(result.stderr)] == ["timed out"]
     assert keystone.received == ["GET /v3", "POST /v3/auth/tokens"]
 
 
