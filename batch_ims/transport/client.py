@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from batch_ims.redaction import clip, redact_text
+
 DEFAULT_BODY_CAP = 1 << 20  # answers larger than 1 MiB are cut before parsing
 
 # (method, url, body, the request's own headers) -> those headers plus authentication
@@ -142,5 +144,4 @@ async def read_capped(response: aiohttp.ClientResponse, cap: int = DEFAULT_BODY_
 
 
 def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
-    return text if len(text) <= 200 else text[:197] + "..."
+    return clip(redact_text(f"{type(exc).__name__}: {exc}").replace("\n", " "), 200)

@@ -1,0 +1,44 @@
+"""batch_ims.redaction: a secret is cut in every form and any 8 characters of it in a row."""
+
+from __future__ import annotations
+
+import json
+
+from batch_ims import redaction
+
+SECRET = 'Ü "quoted"  spaced-密码-redaction-3c9e'
+SHORT = "k7Q!"
+
+
+def setup_module() -> None:
+    redaction.register(SECRET)
+    redaction.register(SHORT)
+
+
+def test_every_echoed_form_of_a_secret_is_cut() -> None:
+    echoes = [
+        SECRET,
+        json.dumps(SECRET)[1:-1],  # \u00dc, \"
+        json.dumps(SECRET, ensure_ascii=False)[1:-1],
+        json.dumps(json.dumps(SECRET)[1:-1])[1:-1],
+        " ".join(SECRET.split()),
+    ]
+
+    assert [redaction.redact_text(f"<{echo}>") for echo in echoes] == ["<***>"] * len(echoes)
+
+
+def test_any_eight_characters_in_a_row_are_cut_and_seven_are_kept() -> None:
+    assert redaction.redact_text("was: " + SECRET[:8] + "...") == "was: ***..."
+    assert redaction.redact_text("x" + SECRET[12:20] + "y") == "x***y"
+    assert redaction.redact_text("x" + SECRET[12:19] + "y") == "x" + SECRET[12:19] + "y"
+
+
+def test_a_short_secret_is_cut_only_whole() -> None:
+    assert redaction.redact_text(f"a {SHORT} b k7Q") == "a *** b k7Q"
+
+
+def test_clip_redacts_the_whole_text_before_cutting_it() -> None:
+    text = "token: " + SECRET + " and more"
+
+    assert redaction.clip(text, 13) == "token: ***..."
+    assert redaction.clip("镜像名称 unchanged", 100) == "镜像名称 unchanged"
