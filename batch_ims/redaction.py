@@ -2,10 +2,14 @@
 
 A registered secret is known in every form it may come back in: as it is, JSON-escaped
 (`\\u00dc`, `\\"`, escaped twice), as a Python repr, percent- and HTML-encoded, and with its
-white space folded (`" ".join(secret.split())`) or removed. Any run of `PART` (8) or more
-characters of one of those forms is cut, wherever it stands in the text: an echo cut short
-by the server (the first 8 characters of a password, the first 995 of a long token) is cut
-like the whole. Shorter secrets (4 to 7 characters) are cut only whole.
+white space folded (`" ".join(secret.split())`) or removed. In each of those forms:
+
+- the first `PART` (8) or more characters are cut: an echo cut short by the server (the
+  first 8 characters of a password, the first 995 of a token) is cut like the whole;
+- of a form of `LONG` (40) or more characters (keys, tokens: random text), any `PART` or
+  more characters in a row are cut, wherever they stand. Shorter secrets are passwords,
+  whose middle may be a word (`password` in `e2e-password-1`) that a log line also says;
+- a form shorter than `PART` is cut only whole.
 
 Text is redacted before it is cut or folded: `clip` is the one way to shorten a message.
 """
@@ -14,20 +18,24 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["PART", "REDACTED", "clip", "has_secrets", "redact_data", "redact_text", "register"]
+__all__ = ["LONG", "PART", "REDACTED", "clip", "has_secrets", "redact_data", "redact_text", "register"]
 
 REDACTED = "***"
-PART = 8  # the shortest run of a secret's characters that is cut wherever it stands
+PART = 8  # the shortest run of a secret's characters that is cut
+LONG = 40  # forms this long are cut in any PART characters in a row
 _MIN_SECRET = 4
 
 _whole: set[str] = set()  # forms shorter than PART, cut only whole
-_parts: set[str] = set()  # every PART-character run of every longer form
+_parts: set[str] = set()  # every PART-character run of every LONG form
+_heads: dict[str, list[str]] = {}  # the first PART characters of a shorter form -> forms
+_starts: set[str] = set()  # _parts and _heads: the runs a cut starts with
 _QUARTER = PART // 2
-_quarters: set[str] = set()  # every QUARTER-character run of those forms: a quick first look
+_quarters: set[str] = set()  # every QUARTER-character run of _starts: a quick first look
 _secrets: set[str] = set()
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-f]{4})")
 
@@ -61,9 +69,15 @@ def register(value: str | None) -> None:
     for form in forms(value):
         if len(form) < PART:
             _whole.add(form)
+            continue
+        if len(form) >= LONG:
+            runs = {form[i : i + PART] for i in range(len(form) - PART + 1)}
+            _parts.update(runs)
         else:
-            _parts.update(form[i : i + PART] for i in range(len(form) - PART + 1))
-            _quarters.update(form[i : i + _QUARTER] for i in range(len(form) - _QUARTER + 1))
+            runs = {form[:PART]}
+            _heads.setdefault(form[:PART], []).append(form)
+        _starts.update(runs)
+        _quarters.update(run[i : i + _QUARTER] for run in runs for i in range(_QUARTER + 1))
 
 
 def has_secrets() -> bool:
@@ -78,7 +92,7 @@ def redact_text(text: str) -> str:
         if form in text:
             text = text.replace(form, REDACTED)
     size = len(text)
-    if size < PART or not _parts:
+    if size < PART or not _starts:
         return text
     # Any PART characters in a row hold a run of _QUARTER starting at a multiple of
     # _QUARTER: text sharing none of those with a secret holds none of it (the usual case,
@@ -93,11 +107,17 @@ def redact_text(text: str) -> str:
 def _cut_parts(text: str) -> str:
     spans: list[list[int]] = []  # [start, end) of each run cut, merged as they overlap
     for start in range(len(text) - PART + 1):
-        if text[start : start + PART] in _parts:
-            if spans and start <= spans[-1][1]:
-                spans[-1][1] = start + PART
-            else:
-                spans.append([start, start + PART])
+        window = text[start : start + PART]
+        if window not in _starts:
+            continue
+        end = start + PART if window in _parts else start
+        for form in _heads.get(window, ()):
+            shared = os.path.commonprefix([text[start : start + len(form)], form])
+            end = max(end, start + len(shared))
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
     pieces: list[str] = []
     kept = 0
     for start, end in spans:

@@ -8,11 +8,13 @@ from batch_ims import redaction
 
 SECRET = 'Ü "quoted"  spaced-密码-redaction-3c9e'
 SHORT = "k7Q!"
+KEY = "Wq9rT2mX8vLp4sNc6bHf1dJg7kZy3aEu5oIi0RtY"  # 40 characters: any 8 in a row are cut
 
 
 def setup_module() -> None:
     redaction.register(SECRET)
     redaction.register(SHORT)
+    redaction.register(KEY)
 
 
 def test_every_echoed_form_of_a_secret_is_cut() -> None:
@@ -27,10 +29,20 @@ def test_every_echoed_form_of_a_secret_is_cut() -> None:
     assert [redaction.redact_text(f"<{echo}>") for echo in echoes] == ["<***>"] * len(echoes)
 
 
-def test_any_eight_characters_in_a_row_are_cut_and_seven_are_kept() -> None:
+def test_the_first_eight_characters_of_a_secret_are_cut_and_seven_are_kept() -> None:
     assert redaction.redact_text("was: " + SECRET[:8] + "...") == "was: ***..."
-    assert redaction.redact_text("x" + SECRET[12:20] + "y") == "x***y"
-    assert redaction.redact_text("x" + SECRET[12:19] + "y") == "x" + SECRET[12:19] + "y"
+    assert redaction.redact_text("was: " + SECRET[:7] + "...") == "was: " + SECRET[:7] + "..."
+
+
+def test_of_a_long_secret_any_eight_characters_in_a_row_are_cut() -> None:
+    assert redaction.redact_text("x" + KEY[12:20] + "y" + KEY[30:] + "z") == "x***y***z"
+    assert redaction.redact_text("x" + KEY[12:19] + "y") == "x" + KEY[12:19] + "y"
+
+
+def test_the_middle_of_a_short_secret_is_kept_so_words_in_log_lines_survive() -> None:
+    redaction.register("e2e-password-LEAKCHECK-d8e0b3")
+
+    assert redaction.redact_text("mode iam-password") == "mode iam-password"
 
 
 def test_a_short_secret_is_cut_only_whole() -> None:
