@@ -18,12 +18,20 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["LONG", "PART", "REDACTED", "clip", "has_secrets", "redact_data", "redact_text", "register"]
+__all__ = [
+    "LONG",
+    "PART",
+    "REDACTED",
+    "clip",
+    "has_secrets",
+    "redact_data",
+    "redact_text",
+    "register",
+]
 
 REDACTED = "***"
 PART = 8  # the shortest run of a secret's characters that is cut
@@ -112,8 +120,7 @@ def _cut_parts(text: str) -> str:
             continue
         end = start + PART if window in _parts else start
         for form in _heads.get(window, ()):
-            shared = os.path.commonprefix([text[start : start + len(form)], form])
-            end = max(end, start + len(shared))
+            end = max(end, start + _shared(text, start, form))
         if spans and start <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], end)
         else:
@@ -125,6 +132,15 @@ def _cut_parts(text: str) -> str:
         kept = end
     pieces.append(text[kept:])
     return "".join(pieces)
+
+
+def _shared(text: str, start: int, form: str) -> int:
+    """How many characters of `text` from `start` are the start of `form` (PART or more)."""
+    size = PART
+    limit = min(len(form), len(text) - start)
+    while size < limit and text[start + size] == form[size]:
+        size += 1
+    return size
 
 
 def redact_data(value: Any) -> Any:
