@@ -33,7 +33,9 @@ def _fail(message: str, code: ExitCode) -> None:
 
         structlog.get_logger("batch_ims").error("run.error", error=message, exit_code=int(code))
     else:
-        click.echo(f"batch-ims: error: {message}", err=True)
+        from batch_ims.console import shown
+
+        click.echo(f"batch-ims: error: {shown(message)}", err=True)
     sys.exit(int(code))
 
 
@@ -357,6 +359,7 @@ def validate_job(job_file: Path) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
+        from batch_ims.console import shown
         from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import output_paths
         from batch_ims.run.prepare import check_offline
@@ -375,14 +378,16 @@ def validate_job(job_file: Path) -> None:
             rules=attribute_rules(settings, dict(os.environ)),
         )
         click.echo(
-            f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
-            f"{manifest.image_count} valid images, {len(manifest.invalid)} invalid"
+            shown(
+                f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
+                f"{manifest.image_count} valid images, {len(manifest.invalid)} invalid"
+            )
         )
         for item in manifest.invalid:
             for error in item.errors:
-                click.echo(f"  invalid: {error.describe()}")
+                click.echo(f"  invalid: {shown(error.describe())}")
         for warning in manifest.warnings:
-            click.echo(f"  warning: {warning.describe()}")
+            click.echo(f"  warning: {shown(warning.describe())}")
         return int(ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK)
 
     sys.exit(guarded(body))

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import structlog
 
 from batch_ims import redaction
+from batch_ims.console import json_line, shown_lines
 from batch_ims.models import utc_now_text
 from batch_ims.redaction import REDACTED, redact_data, redact_text
 
@@ -34,6 +35,7 @@ __all__ = [
     "enabled",
     "flush",
     "for_people",
+    "for_terminal",
     "json_sink",
     "redact_data",
     "redact_text",
@@ -86,7 +88,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False, default=repr)
 
 def _serialize(event_dict: Any, **_: Any) -> str:
     """One prebuilt encoder: json.dumps would build a new one for every event."""
-    return _JSON.encode(event_dict)
+    return json_line(_JSON.encode(event_dict))
 
 
 def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -198,6 +200,29 @@ def for_people(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+class _Quoted:
+    """A text the console renderer shows as its repr: quoted, every character that is not
+    printable (C0, C1, U+2028/2029, bidi controls) escaped; Chinese shown as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def for_terminal(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Console only, last before rendering: a text field holding a control character is
+    shown quoted with it escaped (the renderer shows other texts without quotes), and the
+    traceback keeps its lines; so no server answer or manifest cell drives the terminal."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and not value.isprintable():
+            event_dict[key] = shown_lines(value) if key == "exception" else _Quoted(value)
+    return event_dict
+
+
 def configured_format() -> str | None:
     """ "json" or "console" once `configure` ran, else None."""
     return _configured_format
@@ -224,7 +249,7 @@ def configure(
     if chosen == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_serialize)
     else:
-        people = [for_people]
+        people = [for_people, for_terminal]
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
         if out.isatty():
             renderer = _ClearLine(renderer)

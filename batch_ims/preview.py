@@ -3,7 +3,8 @@
 Offline, it counts the operations per attribute and shows a few sample values of each (so
 a wrongly decoded file is visible before anything is sent). With `--diff`, each image's
 current attributes are read (GET, through the same session, pacing, retries and
-dispatcher as a run) and the plan shows `before -> after` per attribute.
+dispatcher as a run) and the plan shows `before -> after` per attribute. Every text from
+the manifest or a server is shown with its control characters escaped (`batch_ims.console`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from batch_ims.console import shown
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
 from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
@@ -60,13 +62,15 @@ def _shown(value: str) -> str:
 
 def render_plan(manifest: Manifest, out: TextIO) -> None:
     out.write(
-        f"plan for {manifest.path} ({manifest.layout} layout): {manifest.row_count} rows, "
+        f"plan for {shown(str(manifest.path))} ({manifest.layout} layout): "
+        f"{manifest.row_count} rows, "
         f"{manifest.image_count} images to update ({manifest.op_count} operations), "
         f"{len(manifest.invalid)} invalid\n"
     )
     table = manifest.summary(_SAMPLES)  # from the validated columns: no task is built
     if table:
-        width = max(len("attribute"), *(len(a) for a in table))
+        names = {attribute: shown(attribute) for attribute in table}
+        width = max(len("attribute"), *(len(name) for name in names.values()))
         out.write(
             f"  {'attribute':<{width}}  {'add':>8}  {'replace':>8}  {'remove':>8}  sample values\n"
         )
@@ -74,18 +78,18 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
             counts = plan.counts
             samples = ", ".join(_shown(v) for v in plan.samples)
             out.write(
-                f"  {attribute:<{width}}  {counts['add']:>8}  {counts['replace']:>8}  "
+                f"  {names[attribute]:<{width}}  {counts['add']:>8}  {counts['replace']:>8}  "
                 f"{counts['remove']:>8}  {samples}\n".rstrip(" ")
             )
     if manifest.warnings:
         out.write(f"warnings ({len(manifest.warnings)}):\n")
         for warning in manifest.warnings:
-            out.write(f"  {warning.describe()}\n")
+            out.write(f"  {shown(warning.describe())}\n")
     errors = [error for item in manifest.invalid for error in item.errors]
     if errors:
         out.write(f"invalid rows ({len(errors)}):\n")
         for error in sorted(errors, key=lambda e: e.row)[:_SHOWN_INVALID]:
-            out.write(f"  {manifest.path}: {error.describe()}\n")
+            out.write(f"  {shown(str(manifest.path))}: {shown(error.describe())}\n")
         if len(errors) > _SHOWN_INVALID:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
 
@@ -101,14 +105,14 @@ def write_invalid_report(manifest: Manifest, path: Path) -> None:
 
 def render_diff(task: ImageTask, image: dict[str, Any] | None, out: TextIO) -> None:
     if image is None:
-        out.write(f"{task.image_id}: not found\n")
+        out.write(f"{shown(task.image_id)}: not found\n")
         return
-    out.write(f"{task.image_id} ({as_text(image.get('name'))}):\n")
+    out.write(f"{shown(task.image_id)} ({shown(as_text(image.get('name')))}):\n")
     for op in task.ops:
         before = repr(as_text(image[op.attribute])) if op.attribute in image else "(absent)"
         after = "(absent)" if op.op == "remove" else repr(op.value or "")
         same = "  (unchanged)" if before == after else ""
-        out.write(f"  {op.attribute}: {before} -> {after}{same}\n")
+        out.write(f"  {shown(op.attribute)}: {before} -> {after}{same}\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,7 @@ def print_diff(reads: list[Read], out: TextIO) -> ExitCode:
     for read in reads:
         if read.error:
             failed = True
-            out.write(f"{read.task.image_id}: {read.error}\n")
+            out.write(f"{shown(read.task.image_id)}: {shown(read.error)}\n")
         else:
             failed = failed or read.image is None  # not found: the run would get a 404
             render_diff(read.task, read.image, out)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch_ims.console import shown
 from batch_ims.logsetup import redact_data
 from batch_ims.output.files import OutputFile, write_error
 from batch_ims.stats import RunStats
@@ -70,7 +71,7 @@ class Summary:
             f"  {self.requests} requests ({by_method}; {self.retries} retries, "
             f"{self.throttled} throttled) "
             f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"
-            f"  report: {self.report}\n"
+            f"  report: {shown(self.report)}\n"
         )
 
 

@@ -21,6 +21,7 @@ from typing import TextIO
 import structlog
 
 from batch_ims.clouds.huawei import AuthFailedError, failure_hint
+from batch_ims.console import shown
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError
 from batch_ims.exitcodes import ExitCode
@@ -281,7 +282,7 @@ def _summarise(
     if code in (ExitCode.SIGINT, ExitCode.SIGTERM) and state.paths.journal is not None:
         command = resume_command(state.environment.argv, state.paths.journal)
         _log.warning("run.resume_hint", command=command)
-        text += f"to resume: {command}\n"
+        text += f"to resume: {shown(command)}\n"
     with contextlib.suppress(OSError, ValueError):  # stdout closed (`| head`): the report stands
         state.environment.stdout.write(text)
         state.environment.stdout.flush()
@@ -344,4 +345,4 @@ def _explain_stop(state: _Run, target: Target) -> None:
     else:
         return
     if state.environment.stderr_is_terminal:
-        state.environment.stderr.write(line + "\n")
+        state.environment.stderr.write(shown(line) + "\n")
