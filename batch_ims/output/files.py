@@ -6,7 +6,8 @@
 - `OutputFile` owns one final file (report, summary, metrics): an exclusive `flock` on a
   hidden lock file beside it (`.NAME.lock`) for the whole run, in every mode; the content
   goes to a temporary file in the same folder (`.NAME.PID.tmp`, created with `O_EXCL`,
-  mode 0600), which `commit` fsyncs and renames over the final name. Until then the
+  mode 0600, or the `mode` asked for: the metrics file is 0644 for node_exporter), which
+  `commit` fsyncs and renames over the final name. Until then the
   earlier file, if any, is untouched; a killed run leaves it as it was.
 - `open_live` opens a file written as the run goes (journal, undo manifest) with
   `O_NOFOLLOW`, creating a new one with `O_EXCL` and mode 0600.
@@ -112,7 +113,7 @@ def open_live(label: str, path: Path, *, mode: str) -> IO[str]:
 class OutputFile:
     """One final output, locked from here to `release` and replaced whole by `commit`."""
 
-    def __init__(self, label: str, path: Path, *, overwrite: bool) -> None:
+    def __init__(self, label: str, path: Path, *, overwrite: bool, mode: int = 0o600) -> None:
         self.label = label
         self.path = path
         self._lock_path = path.with_name(f".{path.name}.lock")
@@ -127,6 +128,8 @@ class OutputFile:
             self._remove_stale_temporaries()
             fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
             self._tmp = open(fd, "wb")  # noqa: SIM115 (kept open until commit or discard)
+            if mode != 0o600:
+                os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
         except OSError as exc:
             self.release()
             raise UsageError(f"{label} {str(path)!r}: cannot write: {exc.strerror}") from exc

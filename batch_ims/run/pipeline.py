@@ -29,7 +29,7 @@ from batch_ims.models import Status, Tasks, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
-from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, push, write_textfile
+from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, claim_textfile, push, write_claimed
 from batch_ims.output.paths import OutputPaths, output_paths
 from batch_ims.output.progress import Progress
 from batch_ims.output.report import Report
@@ -82,11 +82,13 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
     started, started_at = time.monotonic(), time.time()
     with contextlib.ExitStack() as claims:
-        summary_out = None
+        summary_out = metrics_out = None
         if settings.summary_json is not None:  # locked, and proved writable, before sending
             summary_out = claims.enter_context(
                 OutputFile("--summary-json", settings.summary_json, overwrite=_replace(settings))
             )
+        if settings.metrics_file is not None:  # likewise
+            metrics_out = claims.enter_context(claim_textfile(settings.metrics_file))
         with _open_sinks(state, live=target is not None) as sinks:
             _record_unsent(state, sinks.recorder, dry_run=target is None)
             if target is not None:
@@ -94,7 +96,12 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
                     asyncio.run(_send(state, target, sinks))
         failure = sinks.recorder.failure
         code = _summarise(
-            state, target, time.monotonic() - started, started_at, summary_out, failure
+            state,
+            target,
+            time.monotonic() - started,
+            started_at,
+            (summary_out, metrics_out),
+            failure,
         )
     if failure is not None:
         raise failure  # one line, exit 74: the other outputs are closed
@@ -261,9 +268,12 @@ def _summarise(
     target: Target | None,
     duration_s: float,
     started_at: float,
-    summary_out: OutputFile | None,
+    claimed: tuple[OutputFile | None, OutputFile | None],
     failure: OutputWriteError | None,
 ) -> ExitCode:
+    """The summary (and its file), the metrics (file and push), the human summary.
+    `claimed`: the summary and metrics files, claimed before sending."""
+    summary_out, metrics_out = claimed
     code = ExitCode.OUTPUT_FAILED if failure else state.stop.exit_code(state.stats)
     summary = Summary.build(
         stats=state.stats,
@@ -277,7 +287,7 @@ def _summarise(
         _explain_stop(state, target)
     if summary_out is not None:
         write_summary(summary_out, summary)
-    _publish_metrics(state.settings, summary, started_at)
+    _publish_metrics(state.settings, summary, started_at, metrics_out)
     text = summary.human()
     if code in (ExitCode.SIGINT, ExitCode.SIGTERM) and state.paths.journal is not None:
         command = resume_command(state.environment.argv, state.paths.journal)
@@ -289,9 +299,11 @@ def _summarise(
     return code
 
 
-def _publish_metrics(settings: RunSettings, summary: Summary, started_at: float) -> None:
+def _publish_metrics(
+    settings: RunSettings, summary: Summary, started_at: float, out: OutputFile | None
+) -> None:
     """The run's Prometheus metrics; a failure to write or push only warns."""
-    if settings.metrics_file is None and settings.pushgateway is None:
+    if out is None and settings.pushgateway is None:
         return
     shard = f"{settings.shard.index}/{settings.shard.count}" if settings.shard else None
     metrics = RunMetrics.from_summary(
@@ -301,8 +313,8 @@ def _publish_metrics(settings: RunSettings, summary: Summary, started_at: float)
         finished_at=time.time(),
         shard=shard,
     )
-    if settings.metrics_file is not None:
-        write_textfile(settings.metrics_file, metrics)
+    if out is not None:
+        write_claimed(out, metrics)
     if settings.pushgateway is not None:
         push(settings.pushgateway, metrics)
 
