@@ -234,6 +234,13 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
         help="Push the same metrics to this Prometheus Pushgateway URL (a failure only warns).",
     ),
     click.option(
+        "--pushgateway-allow-http",
+        is_flag=True,
+        default=None,
+        help="Allow a plain http --pushgateway on another host (a cluster-internal service); "
+        "only metrics go there.",
+    ),
+    click.option(
         "--metrics-job",
         help="The metrics' `job` label (default: the job file's name, else batch_ims).",
     ),

@@ -22,8 +22,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_endpoint(text: str, *, name: str, example: str) -> URL:
-    """`text` as a base URL, or UsageError naming `name` (an option or variable)."""
+def check_endpoint(text: str, *, name: str, example: str, plain_http: bool = False) -> URL:
+    """`text` as a base URL, or UsageError naming `name` (an option or variable).
+    `plain_http`: the user consented to plain http to any host (else loopback only)."""
     try:
         url = URL(text.rstrip("/"))
         host = url.host
@@ -37,7 +38,7 @@ def check_endpoint(text: str, *, name: str, example: str) -> URL:
     shown = repr(text)
     if url.scheme not in ("http", "https") or not host:
         raise UsageError(f"{name} {shown} is not an http(s) URL; expected e.g. {example}")
-    if url.scheme == "http" and not is_loopback(host):
+    if url.scheme == "http" and not (plain_http or is_loopback(host)):
         raise UsageError(
             f"{name} {shown} uses plain http to a non-loopback host; "
             "use https (plain http is only allowed for 127.0.0.1, ::1 or localhost)"
