@@ -20,6 +20,12 @@ def _manifest(folder: Path) -> Path:
     return write_csv(folder / "m.csv", rows)
 
 
+def _folder(path: Path, mode: int) -> Path:
+    path.mkdir()
+    path.chmod(mode)  # exactly, whatever the umask
+    return path
+
+
 def _dry_run(folder: Path, *outputs: str) -> tuple[int, list[str]]:
     args = ["run", str(_manifest(folder)), "--dry-run", "--log-format", "json", *outputs]
     result = cli(args)
@@ -31,11 +37,8 @@ def _dry_run(folder: Path, *outputs: str) -> tuple[int, list[str]]:
 def test_another_users_symlinked_folder_does_not_receive_the_output(
     tmp_path: Path, option: str
 ) -> None:
-    shared = tmp_path / "sh"
-    shared.mkdir()
-    shared.chmod(0o1777)
-    protected = tmp_path / "root-only"
-    protected.mkdir(mode=0o700)
+    shared = _folder(tmp_path / "sh", 0o1777)
+    protected = _folder(tmp_path / "root-only", 0o700)
     (shared / "out").symlink_to(protected)
     os.lchown(shared / "out", OTHER_UID, OTHER_UID)
     name = {"--report": "r.csv", "--summary-json": "s.json", "--metrics-file": "m.prom"}[option]
@@ -51,9 +54,7 @@ def test_another_users_symlinked_folder_does_not_receive_the_output(
 
 
 def test_a_folder_anyone_may_write_without_the_sticky_bit_is_refused(tmp_path: Path) -> None:
-    open_folder = tmp_path / "open"
-    open_folder.mkdir()
-    open_folder.chmod(0o777)
+    open_folder = _folder(tmp_path / "open", 0o777)
 
     code, errors = _dry_run(tmp_path, "--report", str(open_folder / "r.csv"))
 
@@ -63,9 +64,7 @@ def test_a_folder_anyone_may_write_without_the_sticky_bit_is_refused(tmp_path: P
 
 
 def test_a_sticky_shared_folder_and_ones_own_link_are_fine(tmp_path: Path) -> None:
-    shared = tmp_path / "sh"
-    shared.mkdir()
-    shared.chmod(0o1777)
+    shared = _folder(tmp_path / "sh", 0o1777)
     (tmp_path / "mine").mkdir()
     (shared / "out").symlink_to(tmp_path / "mine")
 
