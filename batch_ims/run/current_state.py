@@ -2,7 +2,8 @@
 
 GET the image, drop ops that already hold, turn a wide-layout `add` into `replace` where
 the attribute exists, PATCH what is left, and hand the old values of an image whose
-PATCH may have applied to the undo manifest.
+PATCH may have applied to the undo manifest. With an undo manifest, an image whose read
+gave no usable image is not sent (`state_unread`): every change applied has its undo rows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from batch_ims.transport.exchange import AttemptCount
 from batch_ims.values import op_holds
 
 _UNCHANGED = "unchanged: every value already holds (read first; no PATCH sent)"
+_UNREAD = "state_unread"
+_UNREAD_MESSAGE = (
+    "not sent: the read gave no usable image (an unknown id, or an answer without one), so "
+    "the undo manifest could not put it back"
+)
 
 
 class UndoSink(Protocol):
@@ -54,6 +60,10 @@ class CurrentStateStage:
         image, exchange = await self._step.read(task.image_id)
         if image is None and not exchange.ok:
             return self._step.failed(task, started, exchange)
+        if image is None and self._undo is not None:  # no old values: nothing to put back
+            return self._step.finish(
+                task, started, exchange, Status.FAILED, code=_UNREAD, message=_UNREAD_MESSAGE
+            )
         if image is None:  # unknown image: the PATCH gets the service's own 404 answer
             return await self._step.patch(task, count)
         ops = resolve_add(task.ops, image) if self._wide_layout else task.ops
