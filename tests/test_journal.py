@@ -311,3 +311,14 @@ def test_an_outcome_of_fewer_ops_than_the_manifests_keeps_the_manifests_digest()
 
     assert reduced.digest() == ops_digest(TWO_OPS_TASK.ops) != ops_digest(OTHER_OPS)
     assert reduced.ops_shown() == ops_json(OTHER_OPS)
+
+
+def test_withdraw_removes_a_new_journal_and_restores_an_earlier_one(tmp_path: Path) -> None:
+    new, earlier = tmp_path / "new.jsonl", tmp_path / "earlier.jsonl"
+    earlier.write_text('{"image_id": "a"}\n', encoding="utf-8")
+
+    for path in (new, earlier):
+        Journal(path, clock=lambda: 0.0).withdraw()
+
+    assert not new.exists()
+    assert earlier.read_text(encoding="utf-8") == '{"image_id": "a"}\n'

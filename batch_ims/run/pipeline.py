@@ -38,6 +38,7 @@ from batch_ims.output.undo import UndoWriter
 from batch_ims.run.current_state import CurrentStateStage
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send
 from batch_ims.run.image import ImageStep
+from batch_ims.run.manifest_lock import manifest_lock
 from batch_ims.run.prepare import Prepared, check_offline, load, prepare
 from batch_ims.run.recheck import recheck
 from batch_ims.run.service_choice import attribute_rules
@@ -82,6 +83,10 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
     started, started_at = time.monotonic(), time.time()
     with contextlib.ExitStack() as claims:
+        if target is not None:  # first: a refused run leaves no file behind
+            claims.enter_context(
+                manifest_lock(settings.manifest, sharded=settings.shard is not None)
+            )
         summary_out = metrics_out = None
         if settings.summary_json is not None:  # locked, and proved writable, before sending
             summary_out = claims.enter_context(
@@ -143,7 +148,7 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
         journal = None
         if live and paths.journal is not None:
             journal = Journal(paths.journal, clock=time.monotonic)  # the recorder closes it
-            stack.callback(journal.discard)  # unless opening what follows fails
+            stack.callback(journal.withdraw)  # opening what follows failed: as it was
         report = Report(paths.report, overwrite=_replace(settings))
         stack.callback(report.discard)  # likewise: nothing once the recorder committed it
         undo = None

@@ -1,5 +1,6 @@
-"""End to end, issue 25 item 7: the metrics file is one of the run's outputs: locked, never
-another output's path, never written through a link or into another user's file, 0644."""
+"""End to end, issue 25 items 7 and 8: the metrics file is one of the run's outputs (locked,
+never another output's path, never written through a link or into another user's file,
+0644); a run refused with exit 75 leaves no journal behind."""
 
 from __future__ import annotations
 
@@ -110,3 +111,25 @@ def test_the_metrics_file_is_written_0644_for_node_exporter_whatever_the_umask(
     assert stat.S_IMODE(metrics.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "r.csv").stat().st_mode) == 0o600
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("held", ["report", "undo"])
+def test_a_run_refused_with_75_after_opening_its_journal_leaves_no_journal(
+    tmp_path: Path, held: str
+) -> None:
+    from batch_ims.output.files import lock, open_live
+
+    report, undo, journal = tmp_path / "r.csv", tmp_path / "undo.csv", tmp_path / "j.jsonl"
+    outputs = ["--report", str(report), "--undo-manifest", str(undo), "--journal", str(journal)]
+    with emulator(images=3) as running:
+        if held == "report":
+            with OutputFile("test", report, overwrite=True):
+                result = cli([*_run(tmp_path, running.url), *outputs])
+        else:
+            with open_live("test", undo, mode="a") as holder:
+                lock(holder, "test", undo)
+                result = cli([*_run(tmp_path, running.url), *outputs, "--overwrite"])
+
+    assert result.returncode == 75, result.stderr[-2000:]
+    assert not journal.exists()
+    assert running.emulator.stats(arrivals=False)["arrival_count"] == 0
