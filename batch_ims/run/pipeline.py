@@ -43,7 +43,7 @@ from batch_ims.run.prepare import Prepared, check_offline, load, prepare
 from batch_ims.run.recheck import recheck
 from batch_ims.run.service_choice import attribute_rules
 from batch_ims.run.session import open_session
-from batch_ims.run.signals import Signals
+from batch_ims.run.signals import Signals, finishing
 from batch_ims.run.stop import RunStop, StopReason
 from batch_ims.run.target import Target, resolve_target
 from batch_ims.settings import RunSettings
@@ -82,7 +82,7 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
     prepared = prepare(settings, load(settings, rules), paths)
     state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
     started, started_at = time.monotonic(), time.time()
-    with contextlib.ExitStack() as claims:
+    with finishing(state.stop), contextlib.ExitStack() as claims:
         if target is not None:  # first: a refused run leaves no file behind
             claims.enter_context(
                 manifest_lock(settings.manifest, sharded=settings.shard is not None)

@@ -1,15 +1,19 @@
-"""SIGINT/SIGTERM for the whole sending phase, from before authentication on.
+"""SIGINT/SIGTERM for the whole sending phase, from before authentication on, and while
+the run's files are claimed, written and summarised (`finishing`).
 
 The first signal stops the run (in-flight requests get the grace period); a second one
-cancels what is in flight at once. Either way every image is reported.
+cancels what is in flight at once. Either way every image is reported. Outside the sending
+phase a signal stops the run the same way but interrupts nothing: the report, summary and
+metrics being written are finished (a half-written .xlsx would be worse than a late exit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable
-from types import TracebackType
+from collections.abc import Callable, Iterator
+from types import FrameType, TracebackType
 
 import structlog
 
@@ -26,6 +30,7 @@ class Signals:
         self.on_second: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous = signal.getsignal(signal.SIGTERM)
+        self._previous_int = signal.getsignal(signal.SIGINT)
 
     async def __aenter__(self) -> Signals:
         self._loop = asyncio.get_running_loop()
@@ -43,6 +48,7 @@ class Signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._loop.remove_signal_handler(sig)
         signal.signal(signal.SIGTERM, self._previous)  # asyncio leaves SIG_DFL behind
+        signal.signal(signal.SIGINT, self._previous_int)  # and Python's KeyboardInterrupt
 
     def _on_signal(self, reason: StopReason) -> None:
         if self._stop.stop(reason):
@@ -51,3 +57,23 @@ class Signals:
         _log.warning("run.signal", signal=reason.value, action="cancelling in-flight now")
         if self.on_second is not None:
             self.on_second()
+
+
+@contextlib.contextmanager
+def finishing(stop: RunStop) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the run (its exit code says so) without interrupting the block;
+    the sending phase installs `Signals` inside it, which hands back to this on exit."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        reason = StopReason.SIGINT if signum == signal.SIGINT else StopReason.SIGTERM
+        stop.stop(reason)
+        _log.warning("run.signal", signal=reason.value, action="finishing the run's files")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
