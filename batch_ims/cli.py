@@ -78,9 +78,18 @@ _STRICT = click.option(
     help="Rows naming an attribute one edit away from a known one are invalid, not a warning.",
 )
 _ENDPOINT = click.option(
-    "--endpoint", help="IMS base URL, e.g. https://ims.cn-north-4.myhuaweicloud.com."
+    "--endpoint",
+    help="Image API base URL, e.g. https://ims.cn-north-4.myhuaweicloud.com; may hold "
+    "{region} (a template).",
 )
-_REGION = click.option("--region", help="Region name, e.g. cn-north-4 (gives the endpoint).")
+_REGION = click.option(
+    "--region", help="Region name, e.g. cn-north-4 or eu-de (gives the endpoints)."
+)
+_PROVIDER = click.option(
+    "--provider",
+    help="Cloud on Huawei's stack: huaweicloud, huaweicloud-eu, otc, flexibleengine, cloudru "
+    "or stack.  [default: from the region, else huaweicloud]",
+)
 _PROFILE = click.option(
     "--profile", help="Profile in the credentials file (~/.huaweicloud/credentials)."
 )
@@ -116,6 +125,7 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     _STRICT,
     _ENDPOINT,
     _REGION,
+    _PROVIDER,
     _PROFILE,
     _CLOUD,
     _CONCURRENCY,
@@ -174,6 +184,25 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     ),
     click.option(
         "--dry-run", is_flag=True, default=None, help="Validate and report; send nothing."
+    ),
+    click.option(
+        "--plan",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Apply exactly this reviewed plan (from plan --diff --out): refused when the "
+        "manifest or target differs; images changed since are reported drifted, not sent.",
+    ),
+    click.option(
+        "--ignore-drift",
+        is_flag=True,
+        default=None,
+        help="With --plan: send images whose values changed since the plan was made.",
+    ),
+    click.option(
+        "--yes",
+        "-y",
+        is_flag=True,
+        default=None,
+        help="Do not ask before sending (a terminal asks once; cron and schedulers never).",
     ),
     click.option(
         "--skip-unchanged",
@@ -350,10 +379,16 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         now = datetime.now(UTC)
         settings = build_settings(_settings_values(manifest, job, options, now=now), now=now)
         logsetup.configure(log_format=settings.log_format, verbose=settings.verbose)
-        environment = process_environment(dict(os.environ), ("batch-ims", *sys.argv[1:]))
+        environment = process_environment(
+            dict(os.environ), ("batch-ims", *sys.argv[1:]), confirm=_ask
+        )
         return int(run_pipeline(settings, environment))
 
     sys.exit(guarded(body))
+
+
+def _ask(question: str) -> bool:
+    return click.confirm(question, default=False, err=True)
 
 
 @cli.command("validate-job")
@@ -366,11 +401,11 @@ def validate_job(job_file: Path) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
+        from batch_ims.clouds import choose_cloud
         from batch_ims.console import shown
         from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import output_paths
         from batch_ims.run.prepare import check_offline
-        from batch_ims.run.service_choice import attribute_rules
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format="auto")
@@ -382,7 +417,7 @@ def validate_job(job_file: Path) -> None:
             sheet=settings.sheet,
             encoding=settings.encoding,
             strict=settings.strict,
-            rules=attribute_rules(settings, dict(os.environ)),
+            rules=choose_cloud(settings, dict(os.environ)).rules,
         )
         click.echo(
             shown(
@@ -413,8 +448,26 @@ def validate_job(job_file: Path) -> None:
 @click.option(
     "--diff", is_flag=True, help="Read each image's current values; show before -> after."
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Print the cloud, image endpoint, sign-in endpoint and auth mode a run would use; "
+    "send nothing.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --diff: write the reviewed plan here (JSON) for run --plan.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    default=None,
+    help="Replace an existing --report or --out file (refused otherwise).",
+)
 @_ENDPOINT
 @_REGION
+@_PROVIDER
 @_PROFILE
 @_CLOUD
 @_CONCURRENCY
@@ -427,13 +480,11 @@ def plan(
     strict: bool | None,
     report: Path | None,
     diff: bool,
-    endpoint: str | None,
-    region: str | None,
-    profile: str | None,
-    cloud: str | None,
-    concurrency: int | None,
-    rate: float | None,
+    explain: bool,
+    out: Path | None,
+    overwrite: bool | None,
     log_format: str | None,
+    **target: Any,
 ) -> None:
     """Validate MANIFEST and print what a run would do; send nothing (no credentials needed).
 
@@ -443,38 +494,38 @@ def plan(
 
     def body() -> int:
         from batch_ims import logsetup
+        from batch_ims.clouds import choose_cloud
+        from batch_ims.errors import UsageError
         from batch_ims.manifest import load_manifest
-        from batch_ims.output.paths import OutputPaths, check_paths
-        from batch_ims.preview import run_diff, run_preview, write_invalid_report
-        from batch_ims.run.service_choice import attribute_rules
+        from batch_ims.output.paths import check_command_outputs
+        from batch_ims.preview import (
+            PlanOut,
+            print_explained,
+            run_diff,
+            run_preview,
+            write_invalid_report,
+        )
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format=log_format or "auto")
-        values = {
-            "manifest": manifest,
-            "concurrency": concurrency,
-            "rate": rate,
-            "endpoint": endpoint,
-            "region": region,
-            "profile": profile,
-            "cloud": cloud,
-        }
+        values = {"manifest": manifest, "overwrite": overwrite, **target}
         settings = build_settings(values, now=datetime.now(UTC))
-        if report is not None:
-            check_paths(settings, OutputPaths(report=report, journal=None))
+        if out is not None and not diff:
+            raise UsageError("--out writes the plan that --diff shows: give --diff too")
+        check_command_outputs(settings, {"--report": report, "--out": out})
         env = dict(os.environ)
-        rules = attribute_rules(settings, env)
+        cloud = choose_cloud(settings, env)
+        if explain:
+            print_explained(cloud.explain(), sys.stdout)
         loaded = load_manifest(
-            manifest, sheet=sheet, encoding=encoding, strict=bool(strict), rules=rules
+            manifest, sheet=sheet, encoding=encoding, strict=bool(strict), rules=cloud.rules
         )
         code = run_preview(loaded, sys.stdout)
         if report is not None:
-            write_invalid_report(loaded, report)
+            write_invalid_report(loaded, report, overwrite=settings.overwrite)
         if diff:
-            from batch_ims.run.target import resolve_target
-
-            target = resolve_target(settings, env)
-            code = max(code, run_diff(loaded, settings, target, sys.stdout))
+            bound = PlanOut(out, cloud.explain()) if out is not None else None
+            code = max(code, run_diff(loaded, settings, cloud.target(), sys.stdout, bound))
         return int(code)
 
     sys.exit(guarded(body))

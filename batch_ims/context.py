@@ -6,6 +6,7 @@ One object passed in, so tests can swap it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -19,13 +20,30 @@ class Environment:
     stderr: TextIO
     stderr_is_terminal: bool
     argv: tuple[str, ...] = ()  # the command line, to print the command that resumes a run
+    # asks the person at the terminal a yes/no question; None off a terminal: never ask
+    confirm: Callable[[str], bool] | None = None
 
 
-def process_environment(env: dict[str, str], argv: tuple[str, ...] = ()) -> Environment:
+def _is_terminal(stream: TextIO) -> bool:
     try:
-        terminal = sys.stderr.isatty()
+        return stream.isatty()
     except (AttributeError, ValueError):
-        terminal = False
+        return False
+
+
+def process_environment(
+    env: dict[str, str],
+    argv: tuple[str, ...] = (),
+    confirm: Callable[[str], bool] | None = None,
+) -> Environment:
+    """The process's own streams; `confirm` is kept only when stdin and stderr are terminals."""
+    terminal = _is_terminal(sys.stderr)
+    asks = confirm if terminal and _is_terminal(sys.stdin) else None
     return Environment(
-        env=env, stdout=sys.stdout, stderr=sys.stderr, stderr_is_terminal=terminal, argv=argv
+        env=env,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+        stderr_is_terminal=terminal,
+        argv=argv,
+        confirm=asks,
     )

@@ -26,6 +26,7 @@ class Status(StrEnum):
     INVALID = "invalid"
     SKIPPED = "skipped"
     ABORTED = "aborted"
+    DRIFTED = "drifted"  # read first: no longer what the reviewed plan showed; not sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,12 @@ from batch_ims.console import shown
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
 from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
-from batch_ims.output.report import open_report
+from batch_ims.output.report import Report
 from batch_ims.values import as_text
 
 if TYPE_CHECKING:  # the network side is imported only by --diff (aiohttp: a tenth of a second)
+    from batch_ims.clouds.base import Explained, Target
     from batch_ims.run.image import ImageStep
-    from batch_ims.run.target import Target
     from batch_ims.settings import RunSettings
     from batch_ims.transport.exchange import AttemptCount
 
@@ -94,13 +94,17 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
 
 
-def write_invalid_report(manifest: Manifest, path: Path) -> None:
-    report = open_report(path)
+def write_invalid_report(manifest: Manifest, path: Path, *, overwrite: bool) -> None:
+    """The invalid rows in the report format, claimed and committed as a run's report is:
+    an existing file is replaced only with `overwrite`."""
+    report = Report(path, overwrite=overwrite)
     try:
         for item in manifest.invalid:
             report.write(invalid(item))
-    finally:
-        report.close()
+    except BaseException:
+        report.discard()
+        raise
+    report.close()
 
 
 def render_diff(task: ImageTask, image: dict[str, Any] | None, out: TextIO) -> None:
@@ -150,24 +154,30 @@ def _read_ok(task: ImageTask) -> Outcome:
 async def read_states(tasks: list[ImageTask], settings: RunSettings, target: Target) -> list[Read]:
     """Current attributes of every image, through the run's dispatcher, in manifest order."""
     from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
-    from batch_ims.run.session import open_session
+    from batch_ims.run.session import SignInStopped, open_session
     from batch_ims.run.stop import RunStop
     from batch_ims.stats import RunStats
 
     stop = RunStop(settings.stop_policy)
-    async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
-        reader = _Reader(connected.step)
-        dispatcher = Dispatcher(
-            send=reader.read,
-            record=lambda outcome: None,
-            stop=stop,
-            options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
-        )
-        await dispatcher.run(tasks)
+    reader: _Reader | None = None
+    try:
+        async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
+            reader = _Reader(connected.step)
+            dispatcher = Dispatcher(
+                send=reader.read,
+                record=lambda outcome: None,
+                stop=stop,
+                options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
+            )
+            await dispatcher.run(tasks)
+    except SignInStopped:
+        pass
     return [_read_of(task, reader) for task in tasks]
 
 
-def _read_of(task: ImageTask, reader: _Reader) -> Read:
+def _read_of(task: ImageTask, reader: _Reader | None) -> Read:
+    if reader is None:
+        return Read(task, None, "not read: the preview stopped")
     if task.image_id in reader.images:
         return Read(task, reader.images[task.image_id], "")
     return Read(task, None, reader.errors.get(task.image_id, "not read: the preview stopped"))
@@ -185,11 +195,54 @@ def print_diff(reads: list[Read], out: TextIO) -> ExitCode:
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
 
 
+def print_explained(explained: Explained, out: TextIO) -> None:
+    """Where a run would send its requests and how it would sign in; nothing is sent."""
+    out.write(
+        f"target: {shown(str(explained.cloud))}\n"
+        f"  service:        {shown(str(explained.service))}\n"
+        f"  image endpoint: {shown(str(explained.image_endpoint))}\n"
+        f"  sign-in:        {shown(str(explained.auth_endpoint))}\n"
+        f"  auth mode:      {shown(str(explained.auth_mode))}\n"
+    )
+
+
 def run_preview(manifest: Manifest, out: TextIO) -> ExitCode:
     render_plan(manifest, out)
     return ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK
 
 
-def run_diff(manifest: Manifest, settings: RunSettings, target: Target, out: TextIO) -> ExitCode:
-    reads = asyncio.run(read_states(manifest.tasks, settings, target))
-    return print_diff(reads, out)
+@dataclass(frozen=True, slots=True)
+class PlanOut:
+    """Where `plan --diff --out` writes the reviewed plan, and the target it was made for."""
+
+    path: Path
+    target: Explained
+
+
+def run_diff(
+    manifest: Manifest,
+    settings: RunSettings,
+    target: Target,
+    out: TextIO,
+    plan_out: PlanOut | None = None,
+) -> ExitCode:
+    """Read, show before -> after, and with `plan_out` write the plan bound to what was shown
+    (claimed before the reads, so a locked or existing file is refused before any GET)."""
+    if plan_out is None:
+        return print_diff(asyncio.run(read_states(manifest.tasks, settings, target)), out)
+    from batch_ims.output.files import OutputFile
+    from batch_ims.output.planfile import write_plan
+    from batch_ims.run.bound import target_identity
+
+    with OutputFile("--out", plan_out.path, overwrite=settings.overwrite) as claimed:
+        reads = asyncio.run(read_states(manifest.tasks, settings, target))
+        code = print_diff(reads, out)
+        write_plan(
+            claimed,
+            manifest=settings.manifest,
+            target=target_identity(plan_out.target),
+            reads=((read.task, read.image, not read.error) for read in reads),
+        )
+    path = shown(str(plan_out.path))
+    out.write(f"plan written to {path}: apply it with run --plan {path}\n")
+    return code

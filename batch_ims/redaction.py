@@ -6,9 +6,10 @@ white space folded (`" ".join(secret.split())`) or removed. In each of those for
 
 - the first `PART` (8) or more characters are cut: an echo cut short by the server (the
   first 8 characters of a password, the first 995 of a token) is cut like the whole;
-- of a form of `LONG` (40) or more characters (keys, tokens: random text), any `PART` or
-  more characters in a row are cut, wherever they stand. Shorter secrets are passwords,
-  whose middle may be a word (`password` in `e2e-password-1`) that a log line also says;
+- of a secret of `LONG` (40) or more characters (keys, tokens: random text), any `PART` or
+  more characters in a row of any form are cut, wherever they stand. Shorter secrets are
+  passwords, whose middle may be a word (`password` in `e2e-password-1`) that a log line
+  also says (their escaped forms are longer, but hold the same words);
 - a form shorter than `PART` is cut only whole.
 
 Text is redacted before it is cut or folded: `clip` is the one way to shorten a message.
@@ -35,7 +36,7 @@ __all__ = [
 
 REDACTED = "***"
 PART = 8  # the shortest run of a secret's characters that is cut
-LONG = 40  # forms this long are cut in any PART characters in a row
+LONG = 40  # secrets this long are cut in any PART characters in a row
 _MIN_SECRET = 4
 
 _whole: set[str] = set()  # forms shorter than PART, cut only whole
@@ -78,7 +79,7 @@ def register(value: str | None) -> None:
         if len(form) < PART:
             _whole.add(form)
             continue
-        if len(form) >= LONG:
+        if len(value) >= LONG:
             runs = {form[i : i + PART] for i in range(len(form) - PART + 1)}
             _parts.update(runs)
         else:

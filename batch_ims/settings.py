@@ -54,6 +54,7 @@ class RunSettings:
     region: str | None = None
     profile: str | None = None
     cloud: str | None = None
+    provider: str | None = None
     concurrency: int = 8
     rate: float = 10.0
     max_attempts: int = 5
@@ -83,6 +84,9 @@ class RunSettings:
     pushgateway_allow_http: bool = False
     metrics_job: str | None = None
     overwrite: bool = False
+    plan: Path | None = None
+    ignore_drift: bool = False
+    yes: bool = False
 
     @property
     def stop_policy(self) -> StopPolicy:
@@ -105,6 +109,7 @@ PATH_SETTINGS = frozenset(
         "retry_failed_from",
         "ca_bundle",
         "metrics_file",
+        "plan",
     }
 )
 TEMPLATED_SETTINGS = frozenset({"report", "journal", "summary_json", "undo_manifest"})
@@ -155,6 +160,8 @@ def _check_ranges(values: dict[str, Any]) -> None:
             raise UsageError(f"{option} {values[name]!r}: expected {valid}")
     if values["resume"] and values["journal"] is None:
         raise UsageError("--resume needs --journal PATH (the journal of the run to resume)")
+    if values["ignore_drift"] and values["plan"] is None:
+        raise UsageError("--ignore-drift needs --plan PLAN.json (the plan whose drift to ignore)")
     if values["insecure"] and values["ca_bundle"] is not None:
         raise UsageError("--insecure and --ca-bundle contradict each other; give one")
 

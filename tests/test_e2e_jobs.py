@@ -236,7 +236,7 @@ def test_off_a_terminal_stderr_is_all_json_events_with_progress_at_the_interval(
     statuses = Counter(row["status"] for row in read_report(report))
     assert summary["counts"] == {
         status: statuses.get(status, 0)
-        for status in ("succeeded", "failed", "invalid", "skipped", "aborted")
+        for status in ("succeeded", "failed", "invalid", "skipped", "aborted", "drifted")
     }
     assert summary["counts"]["succeeded"] == 30
     assert summary["counts"]["failed"] == 1

@@ -105,3 +105,28 @@ def test_plan_with_cloud_validates_with_glances_rules_offline(tmp_path: Path) ->
     assert result.returncode == 1, result.stderr[-2000:]
     assert "disk_format" in result.stdout
     assert "qcow2" in result.stdout
+
+
+def test_refused_token_at_glance_hints_at_clouds_yaml_not_huawei_keys(tmp_path: Path) -> None:
+    """Keystone signs in, but the image API (another emulator, which never issued the token)
+    answers 401: the hint speaks of the cloud's clouds.yaml, not of Huawei's AK/SK."""
+    images = [generated_image_id(i) for i in range(3)]
+    manifest = write_csv(tmp_path / "m.csv", [["image_id", "name"], *([i, "镜像"] for i in images)])
+    with (
+        emulator(images=3, keys=(), iam_users=(USER,)) as keystone,
+        emulator(images=3, keys=(), iam_users=(("Default", "other", "x-pw-1"),)) as glance,
+    ):
+        env = _env(tmp_path, keystone.url)
+        args = ["run", str(manifest), "--cloud", "emu", "--endpoint", glance.url]
+        args += ["--report", str(tmp_path / "r.csv"), "--auth-failure-limit", "2"]
+        result = cli(args, env=env)
+
+    assert result.returncode == 3, result.stderr[-2000:]
+    hints = [
+        json.loads(line)["hint"]
+        for line in result.stderr.splitlines()
+        if line.startswith("{") and json.loads(line).get("event") == "run.auth_failed"
+    ]
+    assert len(hints) == 1
+    assert "clouds.yaml" in hints[0]
+    assert "HUAWEICLOUD_SDK" not in result.stderr

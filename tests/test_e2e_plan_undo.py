@@ -421,3 +421,37 @@ def test_verify_reports_an_answer_that_differs_from_the_intended_value_as_verify
     assert "__description" not in by_id[IMG_B]["error_message"]
     assert unverified.returncode == 0, unverified.stderr[-2000:]
     assert {row["status"] for row in read_report(trusting)} == {"succeeded"}
+
+
+def test_plan_report_never_replaces_an_existing_file_without_overwrite(tmp_path: Path) -> None:
+    """`plan --report` goes through the run's output checks: an earlier file stands."""
+    manifest = write_csv(
+        tmp_path / "m.csv", [["image_id", "min_ram"], [generated_image_id(1), "很多"]]
+    )
+    report = tmp_path / "invalid.csv"
+    report.write_text("an earlier run's report, 镜像\n", encoding="utf-8")
+
+    refused = cli(["plan", str(manifest), "--report", str(report)], env=clean_env())
+    kept = report.read_text(encoding="utf-8")
+    replaced = cli(["plan", str(manifest), "--report", str(report), "--overwrite"], env=clean_env())
+
+    assert refused.returncode == 2, refused.stderr
+    assert "--overwrite" in refused.stderr
+    assert kept == "an earlier run's report, 镜像\n"
+    assert replaced.returncode == 1, replaced.stderr
+    assert [row["status"] for row in read_report(report)] == ["invalid"]
+
+
+def test_plan_explain_prints_the_target_without_sending(tmp_path: Path) -> None:
+    manifest = write_csv(
+        tmp_path / "m.csv", [["image_id", "name"], [generated_image_id(1), "镜像"]]
+    )
+    env = {**clean_env(), "HUAWEICLOUD_SDK_AK": "AKEXAMPLE0000000", "HUAWEICLOUD_SDK_SK": "s" * 40}
+
+    result = cli(["plan", str(manifest), "--region", "eu-ch2", "--explain"], env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "target: otc (Open Telekom Cloud)" in result.stdout
+    assert "image endpoint: https://ims.eu-ch2.sc.otc.t-systems.com" in result.stdout
+    assert "sign-in:        https://iam-pub.eu-ch2.sc.otc.t-systems.com" in result.stdout
+    assert "s" * 40 not in result.stdout + result.stderr

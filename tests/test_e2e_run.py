@@ -92,6 +92,7 @@ def test_mixed_manifest_reports_every_image_and_changes_only_valid_ones(tmp_path
         "invalid": 2,
         "skipped": 0,
         "aborted": 0,
+        "drifted": 0,
     }
 
 

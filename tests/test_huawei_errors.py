@@ -43,13 +43,13 @@ SHAPES = {
         {"error": {"code": 401, "message": "Authentication required", "title": "Unauthorized"}},
         ApiError("401", "Authentication required"),
     ),
-    "iam_encoded_authorization_message": (
+    "iam_error_with_an_encoded_authorization_message": (
         {
             "error_code": "IAM.0002",
             "error_msg": "no permission",
             "encoded_authorization_message": "e",
         },
-        ApiError("IAM.0002", "no permission", encoded_authorization_message="e"),
+        ApiError("IAM.0002", "no permission"),
     ),
     "gateway_pair_wins_over_code_pair_as_in_sdk": (
         {"code": "C", "message": "m", "error_code": "APIG.1", "error_msg": "g"},

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import load_manifest
 from batch_ims.manifest.detect import CANDIDATES, non_ascii_cells
@@ -28,13 +29,13 @@ def _csv(tmp_path: Path, names: tuple[str, ...], encoding: str) -> Path:
 
 
 def _names(path: Path, **options: str) -> list[str | None]:
-    manifest = load_manifest(path, **options)
+    manifest = load_manifest(path, rules=IMS, **options)
     return [task.ops[0].value for task in manifest.tasks]
 
 
 def _encoding_logged(path: Path) -> object:
     with capture_logs() as logs:
-        load_manifest(path)
+        load_manifest(path, rules=IMS)
     return next(e["encoding"] for e in logs if e["event"] == "manifest.read")
 
 
@@ -70,7 +71,7 @@ def test_two_chinese_characters_are_ambiguous_and_refused_naming_candidates(
 ) -> None:
     path = _csv(tmp_path, ("镜像",), "gbk")
     with pytest.raises(ManifestError) as caught:
-        load_manifest(path)
+        load_manifest(path, rules=IMS)
     message = str(caught.value)
     assert message.startswith(f"{path}: not UTF-8, and its encoding is ambiguous")
     assert "gb18030 ('镜像')" in message
@@ -89,7 +90,7 @@ def test_central_european_text_is_refused_not_garbled_and_reads_with_the_option(
     names = ("Łódź serwer główny", "Zażółć gęślą jaźń")
     path = _csv(tmp_path, names, "cp1250")
     with pytest.raises(ManifestError) as caught:
-        load_manifest(path)
+        load_manifest(path, rules=IMS)
     assert "no reading as" in str(caught.value)
     assert "--encoding" in str(caught.value)
     assert _names(path, encoding="cp1250") == list(names)

@@ -9,6 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import load_manifest, xlsx
 from batch_ims.manifest.table import MAX_COLUMNS
@@ -20,7 +21,7 @@ B = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 def _error(path: Path) -> ManifestError:
     with pytest.raises(ManifestError) as caught:
-        load_manifest(path)
+        load_manifest(path, rules=IMS)
     return caught.value
 
 
@@ -45,7 +46,7 @@ def test_sep_line_declares_the_delimiter_and_is_skipped(
     text = f'{first_line}\r\nimage_id{d}name{d}__description\r\n{A}{d}web{d}"a, b; c"\r\n'
     path = tmp_path / "m.csv"
     path.write_text(text, encoding="utf-8")
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, rules=IMS)
     assert manifest.tasks[0].ops == (
         Op("add", "/name", "web"),
         Op("add", "/__description", "a, b; c"),
@@ -56,7 +57,7 @@ def test_sep_line_declares_the_delimiter_and_is_skipped(
 def test_sep_line_after_a_byte_order_mark(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_bytes(codecs.BOM_UTF8 + f"sep=;\nimage_id;name\n{A};web\n".encode())
-    assert load_manifest(path).tasks[0].ops == (Op("add", "/name", "web"),)
+    assert load_manifest(path, rules=IMS).tasks[0].ops == (Op("add", "/name", "web"),)
 
 
 def test_rows_after_a_sep_line_are_numbered_as_excel_shows_them(tmp_path: Path) -> None:
@@ -70,7 +71,7 @@ def test_rows_after_a_sep_line_are_numbered_as_excel_shows_them(tmp_path: Path) 
 def test_invalid_rows_after_a_sep_line_are_numbered_as_excel_shows_them(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text(f"sep=;\nimage_id;min_ram\n{A};1024\n{B};lots\n", encoding="utf-8")
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, rules=IMS)
     assert [(i.image_id, i.rows) for i in manifest.invalid] == [(B, (3,))]
     assert [e.row for e in manifest.invalid[0].errors] == [3]
 
@@ -91,7 +92,7 @@ def test_csv_at_the_column_limit_is_read(tmp_path: Path) -> None:
     path = tmp_path / "wide.csv"
     names = [f"c{i}" for i in range(MAX_COLUMNS - 1)]
     path.write_text(",".join(["image_id", *names]) + "\n" + A + ",x" * len(names) + "\n")
-    assert len(load_manifest(path).tasks[0].ops) == MAX_COLUMNS - 1
+    assert len(load_manifest(path, rules=IMS).tasks[0].ops) == MAX_COLUMNS - 1
 
 
 def test_xlsx_with_too_many_columns_is_refused_giving_the_limit(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_xlsx_larger_than_the_limit_uncompressed_is_refused(
 
 
 def test_ordinary_workbook_passes_the_archive_checks(tmp_path: Path) -> None:
-    manifest = load_manifest(_workbook(tmp_path / "ok.xlsx"))
+    manifest = load_manifest(_workbook(tmp_path / "ok.xlsx"), rules=IMS)
     assert manifest.tasks[0].ops == (Op("add", "/name", "web"),)
 
 

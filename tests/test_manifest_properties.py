@@ -18,6 +18,7 @@ import openpyxl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import Manifest, load_manifest, validate
 from batch_ims.manifest.attributes import (
@@ -45,7 +46,7 @@ def file_with(name: str, data: bytes) -> Iterator[Path]:
 
 def load_or_error(path: Path, **options: Any) -> Manifest | ManifestError:
     try:
-        return load_manifest(path, **options)
+        return load_manifest(path, rules=IMS, **options)
     except ManifestError as error:
         caught = error
     assert "\n" not in str(caught)  # one line for the user, never a traceback
@@ -147,11 +148,11 @@ def write_csv(rows: list[tuple[str, str, str, str]], encoding: str) -> bytes:
 def oracle_row(op_text: str, path_text: str, value: str) -> Op | None:
     """The rules, applied the plain way: one row at a time."""
     op, attribute = parse_op(op_text), parse_path(path_text)
-    if op is None or attribute_error(attribute) is not None:
+    if op is None or attribute_error(attribute, rules=IMS) is not None:
         return None
     if op == "remove":
-        return None if remove_error(attribute) else Op("remove", "/" + attribute)
-    sent, problem = check_value(attribute, value)
+        return None if remove_error(attribute, rules=IMS) else Op("remove", "/" + attribute)
+    sent, problem = check_value(attribute, value, rules=IMS)
     return None if problem else Op(op, "/" + attribute, sent)
 
 
@@ -189,7 +190,7 @@ def test_random_manifest_rows_are_each_accounted_for_and_follow_the_rules(
     # random text carries no evidence of its code page: GB18030 is named, not detected
     named = "gb18030" if encoding == "gb18030" else None
     with file_with("m.csv", write_csv(rows, encoding)) as path:
-        manifest = load_manifest(path, encoding=named)
+        manifest = load_manifest(path, encoding=named, rules=IMS)
     seen = sorted(r for t in manifest.tasks for r in t.rows)
     seen += [r for item in manifest.invalid for r in item.rows]
     assert sorted(seen) == list(range(2, len(rows) + 2))
@@ -224,7 +225,7 @@ def test_valid_rows_round_trip_into_ops_in_manifest_order(
     first: dict[tuple[str, str], str] = {}
     kept = [r for r in rows if first.setdefault((r[0], r[2]), r[3]) == r[3]]
     with file_with("m.csv", write_csv(kept, "utf-8")) as path:
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, rules=IMS)
     expected: dict[str, dict[str, Op]] = {}
     for image, op, attribute, value in kept:
         made = Op("remove", "/old_tag") if op == "remove" else Op(op, "/" + attribute, value)  # type: ignore[arg-type]
@@ -244,7 +245,7 @@ def test_column_wise_screens_agree_with_the_exact_rules(
     if not rows:
         return
     with file_with("m.csv", write_csv(rows, "utf-8")) as path:
-        screened = load_manifest(path)
+        screened = load_manifest(path, rules=IMS)
 
         def everything_suspect(entries: Any, rules: Any) -> tuple[Any, Any]:
             made, _ = original(entries, rules)
@@ -252,7 +253,7 @@ def test_column_wise_screens_agree_with_the_exact_rules(
 
         original = validate._screen
         with mock.patch.object(validate, "_screen", everything_suspect):
-            exact = load_manifest(path)
+            exact = load_manifest(path, rules=IMS)
     assert screened.tasks == exact.tasks
     assert screened.invalid == exact.invalid
 
@@ -286,7 +287,7 @@ def test_wide_layout_screens_agree_with_the_exact_rules_and_account_for_rows(
     if not rows:
         return
     with file_with("w.csv", _wide_csv(rows)) as path:
-        screened = load_manifest(path)
+        screened = load_manifest(path, rules=IMS)
 
         def everything_suspect(entries: Any, rules: Any) -> tuple[Any, Any]:
             made, _ = original(entries, rules)
@@ -294,7 +295,7 @@ def test_wide_layout_screens_agree_with_the_exact_rules_and_account_for_rows(
 
         original = validate._screen
         with mock.patch.object(validate, "_screen", everything_suspect):
-            exact = load_manifest(path)
+            exact = load_manifest(path, rules=IMS)
     assert (screened.tasks, screened.invalid) == (exact.tasks, exact.invalid)
     seen = [r for t in screened.tasks for r in t.rows] + [
         r for item in screened.invalid for r in item.rows
@@ -327,8 +328,8 @@ def test_plan_counts_and_samples_from_the_columns_match_the_tasks(
     if not rows:
         return
     with file_with("m.csv", write_csv(rows, "utf-8")) as path:
-        fresh = load_manifest(path)
-        built = load_manifest(path)
+        fresh = load_manifest(path, rules=IMS)
+        built = load_manifest(path, rules=IMS)
     assert _plan_of_columns(fresh) == _plan_of_tasks(built)
 
 
@@ -341,8 +342,8 @@ def test_wide_plan_counts_and_samples_from_the_columns_match_the_tasks(
     if not rows:
         return
     with file_with("w.csv", _wide_csv(rows)) as path:
-        fresh = load_manifest(path)
-        built = load_manifest(path)
+        fresh = load_manifest(path, rules=IMS)
+        built = load_manifest(path, rules=IMS)
     assert _plan_of_columns(fresh) == _plan_of_tasks(built)
 
 
@@ -355,7 +356,7 @@ def test_tasks_built_chunk_by_chunk_are_the_tasks_in_the_same_order(
     if not rows:
         return
     with file_with("m.csv", write_csv(rows, "utf-8")) as path:
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, rules=IMS)
     assert list(manifest.valid.iter_tasks(chunk)) == manifest.tasks
 
 
@@ -368,5 +369,5 @@ def test_wide_tasks_built_chunk_by_chunk_are_the_tasks_in_the_same_order(
     if not rows:
         return
     with file_with("w.csv", _wide_csv(rows)) as path:
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, rules=IMS)
     assert list(manifest.valid.iter_tasks(chunk)) == manifest.tasks

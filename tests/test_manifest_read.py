@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import Manifest, load_manifest
 from batch_ims.models import Op
@@ -30,7 +31,7 @@ def ops_of(manifest: Manifest) -> dict[str, tuple[Op, ...]]:
 
 def error_of(path: Path, **options: str) -> str:
     with pytest.raises(ManifestError) as caught:
-        load_manifest(path, **options)
+        load_manifest(path, rules=IMS, **options)
     return str(caught.value)
 
 
@@ -48,14 +49,14 @@ def test_delimited_file_is_read_with_its_delimiter(
     text = f"image_id{d}path{d}value\n{A}{d}name{d}web, prod; v2\n".replace(
         "web, prod; v2", '"web, prod; v2"'
     )
-    manifest = load_manifest(write(tmp_path, name, text))
+    manifest = load_manifest(write(tmp_path, name, text), rules=IMS)
     assert ops_of(manifest) == {A: (Op("replace", "/name", "web, prod; v2"),)}
 
 
 def test_semicolon_csv_as_european_excel_writes_it(tmp_path: Path) -> None:
     text = f"image_id;op;path;value\r\n{A};add;__description;1,5 GB; test\r\n"
     manifest = load_manifest(
-        write(tmp_path, "eu.csv", text.replace("1,5 GB; test", '"1,5 GB; test"'))
+        write(tmp_path, "eu.csv", text.replace("1,5 GB; test", '"1,5 GB; test"')), rules=IMS
     )
     assert ops_of(manifest) == {A: (Op("add", "/__description", "1,5 GB; test"),)}
 
@@ -65,14 +66,14 @@ def test_every_cell_is_text_leading_zeros_and_na_words_kept(tmp_path: Path) -> N
         "image_id,path,value\n"
         f"{A},code,0001\n{A},na,NA\n{A},null,null\n{A},none,None\n{A},empty,\n{A},nan,nan\n"
     )
-    manifest = load_manifest(write(tmp_path, "m.csv", text))
+    manifest = load_manifest(write(tmp_path, "m.csv", text), rules=IMS)
     values = [op.value for op in manifest.tasks[0].ops]
     assert values == ["0001", "NA", "null", "None", "", "nan"]
 
 
 def test_headers_are_case_insensitive_trimmed_and_may_carry_a_bom(tmp_path: Path) -> None:
     text = f"\ufeff Image_ID ,OP, Path ,VALUE\n{A},Add,/name,x\n"
-    manifest = load_manifest(write(tmp_path, "m.csv", text))
+    manifest = load_manifest(write(tmp_path, "m.csv", text), rules=IMS)
     assert ops_of(manifest) == {A: (Op("add", "/name", "x"),)}
 
 
@@ -82,7 +83,7 @@ def test_headers_are_case_insensitive_trimmed_and_may_carry_a_bom(tmp_path: Path
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk"])
 def test_chinese_names_survive_each_encoding_excel_writes(tmp_path: Path, encoding: str) -> None:
     text = f"image_id,path,value\r\n{A},name,生产环境镜像-01\r\n{B},__description,中文描述\r\n"
-    manifest = load_manifest(write(tmp_path, "m.csv", text, encoding))
+    manifest = load_manifest(write(tmp_path, "m.csv", text, encoding), rules=IMS)
     assert ops_of(manifest) == {
         A: (Op("replace", "/name", "生产环境镜像-01"),),
         B: (Op("replace", "/__description", "中文描述"),),
@@ -97,12 +98,14 @@ def test_unicode_text_tab_separated_txt_is_read(tmp_path: Path, encoding: str) -
         data = codecs.BOM_UTF16_BE + data
     path = tmp_path / "excel-unicode.txt"
     path.write_bytes(data)
-    assert ops_of(load_manifest(path)) == {A: (Op("replace", "/name", "镜像"),)}
+    assert ops_of(load_manifest(path, rules=IMS)) == {A: (Op("replace", "/name", "镜像"),)}
 
 
 def test_encoding_option_overrides_detection(tmp_path: Path) -> None:
     path = write(tmp_path, "m.csv", f"image_id,path,value\n{A},name,é\n", "latin-1")
-    assert ops_of(load_manifest(path, encoding="latin-1")) == {A: (Op("replace", "/name", "é"),)}
+    assert ops_of(load_manifest(path, encoding="latin-1", rules=IMS)) == {
+        A: (Op("replace", "/name", "é"),)
+    }
 
 
 def test_unknown_encoding_option_is_a_manifest_error(tmp_path: Path) -> None:
@@ -129,14 +132,14 @@ def test_forced_encoding_that_does_not_fit_is_reported(tmp_path: Path) -> None:
 
 def test_rows_are_numbered_by_record_when_a_cell_holds_a_line_break(tmp_path: Path) -> None:
     text = f'image_id,path,value,comment\n{A},name,a,"two\nlines"\n{B},min_ram,x,\n'
-    manifest = load_manifest(write(tmp_path, "m.csv", text))
+    manifest = load_manifest(write(tmp_path, "m.csv", text), rules=IMS)
     assert manifest.tasks[0].rows == (2,)
     assert [e.row for e in manifest.invalid[0].errors] == [3]
 
 
 def test_blank_lines_are_skipped_but_keep_their_row_numbers(tmp_path: Path) -> None:
     text = f"\nimage_id,path,value\n\n{A},name,a\n,,\n{B},name,b\n\n"
-    manifest = load_manifest(write(tmp_path, "m.csv", text))
+    manifest = load_manifest(write(tmp_path, "m.csv", text), rules=IMS)
     assert [t.rows for t in manifest.tasks] == [(4,), (6,)]
     assert manifest.row_count == 2
 
@@ -204,13 +207,15 @@ def test_trailing_delimiter_on_the_header_too_is_an_unnamed_ignored_column(
     tmp_path: Path,
 ) -> None:
     text = f"image_id,path,value,\n{A},name,a,\n"
-    assert ops_of(load_manifest(write(tmp_path, "m.csv", text))) == {
+    assert ops_of(load_manifest(write(tmp_path, "m.csv", text), rules=IMS)) == {
         A: (Op("replace", "/name", "a"),)
     }
 
 
 def test_row_with_fewer_cells_reads_the_missing_ones_as_empty(tmp_path: Path) -> None:
-    manifest = load_manifest(write(tmp_path, "m.csv", f"image_id,op,path,value\n{A},remove,tag\n"))
+    manifest = load_manifest(
+        write(tmp_path, "m.csv", f"image_id,op,path,value\n{A},remove,tag\n"), rules=IMS
+    )
     assert ops_of(manifest) == {A: (Op("remove", "/tag"),)}
 
 
@@ -282,7 +287,7 @@ def test_utf16_forced_on_a_file_without_byte_order_mark_is_a_manifest_error(
     path.write_bytes(b"image_id,name\n0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9,x\n")
 
     with pytest.raises(ManifestError, match="utf-16"):
-        load_manifest(path, encoding="utf-16")
+        load_manifest(path, encoding="utf-16", rules=IMS)
 
 
 def test_utf8_with_one_stray_latin1_byte_is_refused_not_read_as_a_code_page(tmp_path: Path) -> None:
@@ -295,7 +300,7 @@ def test_utf8_with_one_stray_latin1_byte_is_refused_not_read_as_a_code_page(tmp_
     )
 
     with pytest.raises(ManifestError, match="UTF-8"):
-        load_manifest(path)
+        load_manifest(path, rules=IMS)
 
 
 def test_lines_of_only_spaces_or_tabs_are_skipped_like_empty_lines(tmp_path: Path) -> None:
@@ -307,7 +312,7 @@ def test_lines_of_only_spaces_or_tabs_are_skipped_like_empty_lines(tmp_path: Pat
         encoding="utf-8",
     )
 
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, rules=IMS)
 
     assert (len(manifest.tasks), manifest.invalid) == (2, [])
 
@@ -323,7 +328,7 @@ def test_empty_cells_past_the_header_are_dropped_as_spreadsheets_export_them(
         encoding="utf-8",
     )
 
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, rules=IMS)
 
     assert [task.ops[0].value for task in manifest.tasks] == ["foo", "bar"]
 
@@ -338,6 +343,6 @@ def test_a_filled_cell_past_the_header_names_its_row(tmp_path: Path) -> None:
     )
 
     with pytest.raises(ManifestError) as caught:
-        load_manifest(path)
+        load_manifest(path, rules=IMS)
 
     assert caught.value.row == 3

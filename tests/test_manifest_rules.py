@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from batch_ims.manifest import IMS, AttributeRules, AttributeWarning, load_manifest, validate_rows
+from batch_ims.clouds.huawei.rules import IMS
+from batch_ims.manifest import AttributeRules, AttributeWarning, load_manifest, validate_rows
 from batch_ims.manifest.rules import one_edit_apart
 from batch_ims.models import ImageTask, Op
 
@@ -56,7 +57,7 @@ def test_long_layout_typo_is_one_warning_with_file_row_and_column(tmp_path: Path
         tmp_path,
         f"image_id,path,value\n{A},name,web\n{A},description,x\n{B},description,y\n",
     )
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, rules=IMS)
     assert [t.image_id for t in manifest.tasks] == [A, B]  # still sent: it is a valid name
     assert manifest.warnings == (
         AttributeWarning(str(path), 3, "path", "description", "__description", 2),
@@ -69,7 +70,7 @@ def test_long_layout_typo_is_one_warning_with_file_row_and_column(tmp_path: Path
 
 def test_wide_layout_typo_warns_on_the_header(tmp_path: Path) -> None:
     path = _write(tmp_path, f"image_id,name,Support_KVM\n{A},web,true\n{B},db,\n")
-    (warning,) = load_manifest(path).warnings
+    (warning,) = load_manifest(path, rules=IMS).warnings
     assert (warning.row, warning.column, warning.suggestion, warning.rows) == (
         1,
         "support_kvm",
@@ -80,7 +81,7 @@ def test_wide_layout_typo_warns_on_the_header(tmp_path: Path) -> None:
 
 def test_strict_makes_the_rows_using_a_typo_invalid_instead(tmp_path: Path) -> None:
     path = _write(tmp_path, f"image_id,path,value\n{A},min_rm,1024\n{B},name,db\n")
-    manifest = load_manifest(path, strict=True)
+    manifest = load_manifest(path, strict=True, rules=IMS)
     assert manifest.warnings == ()
     assert manifest.tasks == [ImageTask(B, (Op("replace", "/name", "db"),), (3,))]
     (item,) = manifest.invalid
@@ -91,7 +92,7 @@ def test_strict_makes_the_rows_using_a_typo_invalid_instead(tmp_path: Path) -> N
 
 def test_no_warnings_for_ordinary_extension_attributes(tmp_path: Path) -> None:
     path = _write(tmp_path, f"image_id,name,cost_center,env.stage\n{A},web,cc,prod\n")
-    assert load_manifest(path).warnings == ()
+    assert load_manifest(path, rules=IMS).warnings == ()
 
 
 GLANCE_LIKE = AttributeRules(
@@ -116,7 +117,7 @@ def test_other_rules_can_be_injected_into_loading_and_validation(tmp_path: Path)
         Op("add", "/protected", "true"),
     )
     with pytest.raises(Exception, match="min_disk is read-only in IMS"):
-        load_manifest(path)  # IMS's rules by default
+        load_manifest(path, rules=IMS)
 
 
 def test_validate_rows_takes_rules_too() -> None:

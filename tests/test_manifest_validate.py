@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import Manifest, load_manifest, validate_rows
 from batch_ims.models import ImageTask, InvalidItem, Op, RowError
@@ -20,7 +21,7 @@ C = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
 def load(tmp_path: Path, text: str, name: str = "m.csv") -> Manifest:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    return load_manifest(path)
+    return load_manifest(path, rules=IMS)
 
 
 def messages(item: InvalidItem) -> list[tuple[int, str, str]]:
@@ -296,14 +297,15 @@ def test_wide_layout_with_op_column_but_no_path_column_is_a_file_error(tmp_path:
 
 def test_validate_rows_gives_the_same_result_as_a_file() -> None:
     tasks, invalid = validate_rows(
-        [(2, A, "add", "tag", "x"), (3, "bad", "add", "tag", "y"), (4, A, "", "/name", "n")]
+        [(2, A, "add", "tag", "x"), (3, "bad", "add", "tag", "y"), (4, A, "", "/name", "n")],
+        rules=IMS,
     )
     assert tasks == [ImageTask(A, (Op("add", "/tag", "x"), Op("replace", "/name", "n")), (2, 4))]
     assert [(i.image_id, i.rows) for i in invalid] == [("bad", (3,))]
 
 
 def test_validate_rows_of_nothing_is_nothing() -> None:
-    assert validate_rows([]) == ([], [])
+    assert validate_rows([], rules=IMS) == ([], [])
 
 
 def test_wide_row_with_a_bad_id_and_nothing_to_change_is_still_reported(tmp_path: Path) -> None:
@@ -324,7 +326,7 @@ def test_reading_is_logged_with_the_detected_encoding_and_delimiter(tmp_path: Pa
     text = f"image_id;path;value\n{A};name;生产环境镜像\n{A};__description;数据库主库，勿删\n"
     path.write_bytes(text.encode("gb18030"))
     with capture_logs() as logs:
-        load_manifest(path)
+        load_manifest(path, rules=IMS)
     (event,) = [e for e in logs if e["event"] == "manifest.read"]
     assert (event["encoding"], event["delimiter"], event["rows"], event["images"]) == (
         "gb18030",

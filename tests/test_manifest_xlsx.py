@@ -10,6 +10,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import load_manifest
 from batch_ims.models import Op
@@ -33,7 +34,7 @@ def workbook(path: Path, sheets: dict[str, Any], hidden: tuple[str, ...] = ()) -
 
 def error_of(path: Path, **options: str) -> str:
     with pytest.raises(ManifestError) as caught:
-        load_manifest(path, **options)
+        load_manifest(path, rules=IMS, **options)
     return str(caught.value)
 
 
@@ -42,7 +43,7 @@ def test_number_bool_and_text_cells_become_the_text_a_user_sees(tmp_path: Path) 
         ["image_id", "min_ram", "__support_kvm", "ratio", "big", "code", "name"],
         [A, 1024, True, 1.5, 4096.0, "0001", 12345678901],
     ]
-    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"Data": rows}))
+    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"Data": rows}), rules=IMS)
     assert manifest.layout == "wide"
     assert manifest.tasks[0].ops == (
         Op("add", "/min_ram", "1024"),
@@ -58,7 +59,7 @@ def test_date_in_the_image_id_column_is_an_invalid_row_saying_excel_converted_it
     tmp_path: Path,
 ) -> None:
     rows = [["image_id", "name"], [dt.datetime(2024, 5, 6), "x"], [A, "y"]]
-    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"S": rows}))
+    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"S": rows}), rules=IMS)
     assert [t.image_id for t in manifest.tasks] == [A]
     (item,) = manifest.invalid
     (error,) = item.errors
@@ -68,7 +69,7 @@ def test_date_in_the_image_id_column_is_an_invalid_row_saying_excel_converted_it
 
 def test_date_elsewhere_becomes_iso_text(tmp_path: Path) -> None:
     rows = [["image_id", "built", "at"], [A, dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5)]]
-    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"S": rows}))
+    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"S": rows}), rules=IMS)
     assert [op.value for op in manifest.tasks[0].ops] == ["2024-01-02", "2024-01-02T03:04:05"]
 
 
@@ -78,9 +79,9 @@ def test_first_visible_sheet_is_read_and_hidden_ones_only_by_name(tmp_path: Path
         {"Old": [["image_id", "name"], [A, "old"]], "New": [["image_id", "name"], [A, "new"]]},
         hidden=("Old",),
     )
-    assert load_manifest(path).tasks[0].ops == (Op("add", "/name", "new"),)
-    assert load_manifest(path, sheet="Old").tasks[0].ops == (Op("add", "/name", "old"),)
-    assert load_manifest(path, sheet="old").tasks[0].ops == (Op("add", "/name", "old"),)
+    assert load_manifest(path, rules=IMS).tasks[0].ops == (Op("add", "/name", "new"),)
+    assert load_manifest(path, sheet="Old", rules=IMS).tasks[0].ops == (Op("add", "/name", "old"),)
+    assert load_manifest(path, sheet="old", rules=IMS).tasks[0].ops == (Op("add", "/name", "old"),)
 
 
 def test_unknown_sheet_lists_the_sheets_marking_hidden_ones(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_workbook_whose_sheets_are_all_hidden_needs_a_sheet_name(tmp_path: Path)
     row2 = f'<c r="A2" t="inlineStr"><is><t>{A}</t></is></c><c r="B2"><v>1</v></c>'
     path = _hand_built_xlsx(tmp_path / "w.xlsx", ["image_id", "min_ram"], row2, state="hidden")
     assert "every sheet is hidden ('S' (hidden)); choose one with --sheet NAME" in error_of(path)
-    assert load_manifest(path, sheet="S").tasks[0].ops == (Op("add", "/min_ram", "1"),)
+    assert load_manifest(path, sheet="S", rules=IMS).tasks[0].ops == (Op("add", "/min_ram", "1"),)
 
 
 def test_empty_sheet_and_header_only_sheet_are_refused(tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_header_below_title_rows_keeps_sheet_row_numbers(tmp_path: Path) -> None
     sheet["A3"], sheet["B3"] = "image_id", "name"
     sheet["A5"], sheet["B5"] = A, "n"
     book.save(path)
-    assert load_manifest(path).tasks[0].rows == (5,)
+    assert load_manifest(path, rules=IMS).tasks[0].rows == (5,)
 
 
 def test_cell_beyond_the_last_header_is_named_by_row_and_column(tmp_path: Path) -> None:
@@ -120,7 +121,7 @@ def test_cell_beyond_the_last_header_is_named_by_row_and_column(tmp_path: Path) 
 
 def test_excel_error_value_makes_its_row_invalid(tmp_path: Path) -> None:
     path = workbook(tmp_path / "w.xlsx", {"S": [["image_id", "name"], [A, "#N/A"], [B, "ok"]]})
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, rules=IMS)
     assert [t.image_id for t in manifest.tasks] == [B]
     assert manifest.invalid[0].errors[0].message.startswith("the cell holds the Excel error #N/A")
 
@@ -132,7 +133,7 @@ def test_formula_reads_its_cached_value(tmp_path: Path) -> None:
         '<c r="C2" t="str"><f>CONCAT("web","-01")</f><v>web-01</v></c>'
     )
     path = _hand_built_xlsx(tmp_path / "f.xlsx", ["image_id", "min_ram", "name"], cells)
-    assert load_manifest(path).tasks[0].ops == (
+    assert load_manifest(path, rules=IMS).tasks[0].ops == (
         Op("add", "/min_ram", "1024"),
         Op("add", "/name", "web-01"),
     )
@@ -141,7 +142,7 @@ def test_formula_reads_its_cached_value(tmp_path: Path) -> None:
 def test_formula_never_calculated_reads_as_an_empty_cell(tmp_path: Path) -> None:
     # openpyxl stores formulas without a cached value, as a never-opened generated file would.
     path = workbook(tmp_path / "w.xlsx", {"S": [["image_id", "name", "tag"], [A, "=1+1", "x"]]})
-    assert load_manifest(path).tasks[0].ops == (Op("add", "/tag", "x"),)
+    assert load_manifest(path, rules=IMS).tasks[0].ops == (Op("add", "/tag", "x"),)
 
 
 def test_zip_missing_workbook_parts_is_refused(tmp_path: Path) -> None:
@@ -163,7 +164,7 @@ def test_long_layout_workbook_is_read_like_a_csv(tmp_path: Path) -> None:
         [A, "replace", "/min_ram", 2048],
         [A, "remove", "tag", None],
     ]
-    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"S": rows}))
+    manifest = load_manifest(workbook(tmp_path / "w.xlsx", {"S": rows}), rules=IMS)
     assert manifest.layout == "long"
     assert manifest.tasks[0].ops == (Op("replace", "/min_ram", "2048"), Op("remove", "/tag"))
 

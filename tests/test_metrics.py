@@ -71,6 +71,7 @@ def test_registry_holds_every_metric_with_the_job_label() -> None:
         ("batch_ims_last_run_images", (*job, ("status", "invalid"))): 0,
         ("batch_ims_last_run_images", (*job, ("status", "skipped"))): 2,
         ("batch_ims_last_run_images", (*job, ("status", "aborted"))): 0,
+        ("batch_ims_last_run_images", (*job, ("status", "drifted"))): 0,
         ("batch_ims_last_run_requests", (("job", "nightly"), ("kind", "all"))): 9,
         ("batch_ims_last_run_retries", job): 2,
         ("batch_ims_last_run_throttled", job): 1,
@@ -140,6 +141,7 @@ def test_counts_cover_every_status_and_cannot_be_changed_afterwards() -> None:
         "invalid": 0,
         "skipped": 0,
         "aborted": 0,
+        "drifted": 0,
     }
     with pytest.raises(TypeError):
         metrics.counts["failed"] = 3  # type: ignore[index]

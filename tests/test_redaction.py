@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from batch_ims import redaction
 
 SECRET = 'Ü "quoted"  spaced-密码-redaction-3c9e'
@@ -11,10 +13,13 @@ SHORT = "k7Q!"
 KEY = "Wq9rT2mX8vLp4sNc6bHf1dJg7kZy3aEu5oIi0RtY"  # 40 characters: any 8 in a row are cut
 
 
-def setup_module() -> None:
-    redaction.register(SECRET)
-    redaction.register(SHORT)
-    redaction.register(KEY)
+@pytest.fixture(autouse=True)
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests' secrets, in a registry of their own (other tests' text stays as it is)."""
+    for name in ("_whole", "_parts", "_heads", "_starts", "_quarters", "_secrets"):
+        monkeypatch.setattr(redaction, name, type(getattr(redaction, name))())
+    for secret in (SECRET, SHORT, KEY):
+        redaction.register(secret)
 
 
 def test_every_echoed_form_of_a_secret_is_cut() -> None:
@@ -43,6 +48,10 @@ def test_the_middle_of_a_short_secret_is_kept_so_words_in_log_lines_survive() ->
     redaction.register("e2e-password-LEAKCHECK-d8e0b3")
 
     assert redaction.redact_text("mode iam-password") == "mode iam-password"
+
+
+def test_the_escaped_forms_of_a_password_keep_its_words_too() -> None:
+    assert redaction.redact_text('镜像 "quoted"  spaced') == '镜像 "quoted"  spaced'
 
 
 def test_a_short_secret_is_cut_only_whole() -> None:

@@ -37,7 +37,7 @@ def _outcome(image_id: str, status: Status, *, error_message: str = "", note: st
 
 
 def _write(path: Path, outcomes: list[Outcome]) -> None:
-    report = open_report(path)
+    report = open_report(path, overwrite=True)
     for outcome in outcomes:
         report.write(outcome)
     report.close()
@@ -187,7 +187,7 @@ def test_report_folders_are_created(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["report.txt", "report", "report.xls"])
 def test_open_report_with_unknown_extension_is_a_usage_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(UsageError, match="unknown extension"):
-        open_report(tmp_path / name)
+        open_report(tmp_path / name, overwrite=False)
 
 
 def test_read_report_with_unknown_extension_is_a_usage_error(tmp_path: Path) -> None:

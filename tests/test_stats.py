@@ -89,6 +89,7 @@ def test_all_counts_lists_every_status_even_when_zero() -> None:
         "invalid": 0,
         "skipped": 0,
         "aborted": 0,
+        "drifted": 0,
     }
 
 
@@ -109,7 +110,14 @@ def test_summary_json_has_the_documented_keys_and_values() -> None:
     summary = _summary(stats, duration_s=2.0)
 
     assert summary.as_json() == {
-        "counts": {"succeeded": 1, "failed": 0, "invalid": 0, "skipped": 0, "aborted": 0},
+        "counts": {
+            "succeeded": 1,
+            "failed": 0,
+            "invalid": 0,
+            "skipped": 0,
+            "aborted": 0,
+            "drifted": 0,
+        },
         "images": 7,
         "requests": 4,
         "requests_by_method": {"GET": 1, "PATCH": 3},

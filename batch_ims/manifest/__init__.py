@@ -14,31 +14,18 @@ from typing import TYPE_CHECKING, Literal
 
 from batch_ims.errors import ManifestError
 from batch_ims.manifest.attributes import (
-    BOOLEAN_ATTRIBUTES,
-    ENUM_ATTRIBUTES,
-    INTEGER_ATTRIBUTES,
-    MAX_LENGTHS,
-    MODIFIABLE_SYSTEM_ATTRIBUTES,
-    READ_ONLY_ATTRIBUTES,
     REMOVE_CELL,
     attribute_error,
     check_value,
     normalize_image_id,
 )
-from batch_ims.manifest.rules import IMS, AttributeRules, AttributeWarning
+from batch_ims.manifest.rules import AttributeRules, AttributeWarning
 from batch_ims.models import ImageTask, InvalidItem
 
 if TYPE_CHECKING:  # numpy is imported only when a manifest is read
     from batch_ims.manifest.valid import AttributeSummary, TaskStream, ValidRows
 
 __all__ = [
-    "BOOLEAN_ATTRIBUTES",
-    "ENUM_ATTRIBUTES",
-    "IMS",
-    "INTEGER_ATTRIBUTES",
-    "MAX_LENGTHS",
-    "MODIFIABLE_SYSTEM_ATTRIBUTES",
-    "READ_ONLY_ATTRIBUTES",
     "REMOVE_CELL",
     "AttributeRules",
     "AttributeWarning",
@@ -103,12 +90,12 @@ def load_manifest(
     *,
     sheet: str | None = None,
     encoding: str | None = None,
-    rules: AttributeRules = IMS,
+    rules: AttributeRules,
     strict: bool = False,
 ) -> Manifest:
     """Read and validate a manifest; ManifestError (one line) if the file is unusable.
 
-    `rules`: the image service's attribute rules (IMS by default). `strict`: a suspected
+    `rules`: the image service's attribute rules (the cloud gives them). `strict`: a suspected
     attribute typo makes its rows invalid instead of giving a warning.
     """
     from batch_ims.manifest.load import load
@@ -117,7 +104,7 @@ def load_manifest(
 
 
 def validate_rows(
-    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules = IMS
+    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     """Validate long-layout rows given as (row number, image_id, op, path, value) texts."""
     from batch_ims.manifest.load import validate_long_rows

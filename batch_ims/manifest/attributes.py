@@ -1,18 +1,15 @@
 """Which image attributes a PATCH may touch, and which values each accepts.
 
-Pure functions and constants, no pandas: the emulator and the `plan` command reuse them.
-Each function takes the service's `AttributeRules` (`rules`), IMS's by default; the constants
-are IMS's, kept for existing callers.
+Pure functions, no pandas: the emulator and the `plan` command reuse them. Each takes the
+service's `AttributeRules` (`rules`), which the cloud gives. Decisions this module makes,
+beyond each service's documented rules:
 
-Sources: IMS API reference, "Updating Image Information" (PATCH /v2/cloudimages/{image_id})
-and "Image Attributes". Decisions this module makes, beyond the documented rules:
-
-* Names starting with ``__`` are IMS system attributes. Only the documented modifiable ones are
-  accepted; any other ``__`` name is refused (a typo such as ``__suport_kvm`` would otherwise
-  become a junk extension attribute).
+* Names starting with the rules' system prefix (``__``) are the service's system attributes.
+  Only the documented modifiable ones are accepted; any other such name is refused (a typo
+  such as ``__suport_kvm`` would otherwise become a junk extension attribute).
 * No value may hold a control character (U+0000-U+001F, U+007F) other than a tab, nor a lone
   surrogate; ``name`` may not hold a tab either, nor start or end with white space.
-  IMS refuses carriage returns in ``__description``; a line feed is refused everywhere too.
+  Carriage returns and line feeds are refused everywhere.
 * Integer attributes (``min_ram``, ``max_ram``) are ASCII decimal digits, no sign, at most
   2**31 - 1, sent without leading zeros. Booleans and enumerations are trimmed and lower-cased.
 """
@@ -22,19 +19,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from batch_ims.manifest.rules import IMS, AttributeRules, is_uuid
+from batch_ims.manifest.rules import AttributeRules, is_uuid
 from batch_ims.models import OpName
 
-READ_ONLY_ATTRIBUTES: Final = IMS.read_only
-BOOLEAN_ATTRIBUTES: Final = IMS.booleans
-INTEGER_ATTRIBUTES: Final = IMS.integers  # megabytes
-ENUM_ATTRIBUTES: Final = dict(IMS.enums)
-MAX_LENGTHS: Final = dict(IMS.max_lengths)
-MODIFIABLE_SYSTEM_ATTRIBUTES: Final = IMS.modifiable
-UNREMOVABLE_ATTRIBUTES: Final = IMS.unremovable
-
-MAX_ATTRIBUTE_NAME_LENGTH: Final = IMS.max_name_length
-MAX_INTEGER: Final = IMS.max_integer
 REMOVE_CELL: Final = "<remove>"  # the wide layout's marker for `remove`
 OP_NAMES: Final[tuple[OpName, ...]] = ("add", "replace", "remove")
 
@@ -77,7 +64,7 @@ def parse_path(raw: str) -> str:
     return text[1:] if text.startswith("/") else text
 
 
-def attribute_error(name: str, rules: AttributeRules = IMS) -> str | None:
+def attribute_error(name: str, rules: AttributeRules) -> str | None:
     """Why `name` may not be patched, or None when it may."""
     if not name:
         return "no attribute named; give one such as name, __description or min_ram"
@@ -88,7 +75,8 @@ def attribute_error(name: str, rules: AttributeRules = IMS) -> str | None:
     if not rules.extension_name.fullmatch(name):
         lowered = name.lower()
         if lowered != name and rules.extension_name.fullmatch(lowered):
-            return f"attribute names must be lower-case (IMS rule); did you mean {lowered!r}?"
+            service = rules.service.upper()
+            return f"attribute names must be lower-case ({service} rule); did you mean {lowered!r}?"
         return (
             "an attribute name is one segment of a-z, 0-9, '_', '-', '.' or ':' "
             "(no '/', spaces or other characters)"
@@ -101,14 +89,14 @@ def attribute_error(name: str, rules: AttributeRules = IMS) -> str | None:
     return None
 
 
-def remove_error(name: str, rules: AttributeRules = IMS) -> str | None:
+def remove_error(name: str, rules: AttributeRules) -> str | None:
     """Why `name` may not be removed, or None."""
     if name in rules.unremovable:
         return f"{name} cannot be removed; use replace to change it"
     return None
 
 
-def check_value(name: str, value: str, rules: AttributeRules = IMS) -> tuple[str, str | None]:
+def check_value(name: str, value: str, rules: AttributeRules) -> tuple[str, str | None]:
     """Normalise `value` for attribute `name`: (value to send, None) or (value, why invalid)."""
     if name in rules.booleans:
         text = value.strip().lower()

@@ -22,7 +22,7 @@ from batch_ims.manifest.attributes import (
     remove_error,
 )
 from batch_ims.manifest.layout import Entries
-from batch_ims.manifest.rules import IMS, AttributeRules
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import ImageTask, InvalidItem, Op, RowError
 
 NO_VALUE_COLUMN = "add and replace need a value, but the manifest has no value column"
@@ -40,7 +40,7 @@ class Checked:
     errors: tuple[RowError, ...]
 
 
-def check_entry(entries: Entries, index: int, rules: AttributeRules = IMS) -> Checked:
+def check_entry(entries: Entries, index: int, rules: AttributeRules) -> Checked:
     row = int(entries.row_numbers[entries.row[index]])
     op_text = entries.op_texts[entries.op_codes[index]]
     path_text = entries.path_texts[entries.path_codes[index]]

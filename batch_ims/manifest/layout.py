@@ -28,7 +28,7 @@ import numpy as np
 from batch_ims.errors import ManifestError
 from batch_ims.formula import unmark
 from batch_ims.manifest.attributes import REMOVE_CELL, attribute_error, parse_path
-from batch_ims.manifest.rules import IMS, AttributeRules
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.manifest.table import (
     INDEX,
     MAX_CELL_CHARS,
@@ -88,7 +88,7 @@ class Entries:
         return self.layout == "long"
 
 
-def resolve_columns(path: str, table: Table, rules: AttributeRules = IMS) -> Columns:
+def resolve_columns(path: str, table: Table, rules: AttributeRules) -> Columns:
     """Find the layout and its columns in the header, or raise ManifestError."""
     keys = [header_key(cell) for cell in table.header]
     _reject_duplicates(path, table, keys)

@@ -17,7 +17,7 @@ from batch_ims.manifest.layout import (
     resolve_columns,
 )
 from batch_ims.manifest.read import read_table
-from batch_ims.manifest.rules import IMS, AttributeRules
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.manifest.table import INDEX, Table, object_array
 from batch_ims.manifest.typos import find_typos, refuse_typos
 from batch_ims.manifest.validate import validate_columns, validate_entries
@@ -31,7 +31,7 @@ def load(
     *,
     sheet: str | None,
     encoding: str | None,
-    rules: AttributeRules = IMS,
+    rules: AttributeRules,
     strict: bool = False,
 ) -> Manifest:
     started = time.perf_counter()
@@ -73,7 +73,7 @@ def load(
 
 
 def validate_long_rows(
-    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules = IMS
+    rows: Iterable[tuple[int, str, str, str, str]], *, rules: AttributeRules
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     listed = list(rows)
     if not listed:

@@ -1,7 +1,7 @@
 """An image service's attribute rules as one value, so that validation can be given another's.
 
-`IMS` holds Huawei Cloud IMS's rules (the constants of `attributes`); a second service
-(OpenStack Glance) gets its own instance. Everything that judges an attribute name or value
+Each cloud holds its own instance (`clouds/*/rules.py`) and the run passes it in.
+Everything that judges an attribute name or value
 asks a rules object: which names are read-only, which are the service's own system
 attributes, which values each accepts, and which unknown names look like typos.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 _NAME_OK = re.compile(r"[a-z0-9_.:\-]+")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -128,35 +127,3 @@ def one_edit_apart(a: str, b: str) -> bool:
 
 def is_uuid(text: str) -> bool:
     return _UUID.fullmatch(text) is not None
-
-
-IMS: Final = AttributeRules(
-    service="ims",
-    read_only=frozenset(
-        {
-            "id", "status", "owner", "visibility", "checksum", "size", "virtual_size",
-            "created_at", "updated_at", "deleted", "deleted_at", "self", "file", "schema",
-            "protected", "disk_format", "container_format", "min_disk", "tags", "locations",
-            "direct_url", "os_hash_algo", "os_hash_value", "os_hidden", "virtual_env_type",
-            "__imagetype", "__platform", "__os_type", "__os_version", "__os_bit",
-            "__isregistered", "__originalimagename", "__backup_id", "__productcode",
-            "__image_size", "__data_origin", "__root_origin", "__image_source_type",
-            "__image_location", "__lazyloading", "__system__cmkid", "__system_encrypted",
-            "__whole_image", "__account_code", "__sequence_num", "__os_feature_list",
-            "__is_offshelved", "__support_agent_list",
-        }
-    ),
-    text=frozenset({"name", "__description", "__support_xen_gpu_type", "__support_kvm_gpu_type"}),
-    booleans=frozenset(
-        {
-            "__support_kvm", "__support_xen", "__support_diskintensive",
-            "__support_highperformance", "__support_largememory", "__support_xen_hana",
-            "__is_config_init", "hw_vif_multiqueue_enabled",
-        }
-    ),
-    integers=frozenset({"min_ram", "max_ram"}),  # megabytes
-    enums={"hw_firmware_type": ("bios", "uefi")},
-    zero_or_uuid=frozenset({"enterprise_project_id"}),
-    max_lengths={"name": 128, "__description": 1024},
-    unremovable=frozenset({"name"}),
-)  # fmt: skip

@@ -29,7 +29,7 @@ from batch_ims.manifest.attributes import (
 from batch_ims.manifest.group import factorize_strings
 from batch_ims.manifest.judge import check_entry, judge_bad_id, judge_image
 from batch_ims.manifest.layout import Entries
-from batch_ims.manifest.rules import IMS, AttributeRules
+from batch_ims.manifest.rules import AttributeRules
 from batch_ims.manifest.table import INDEX, BoolArray, IntArray, ObjArray, object_array
 from batch_ims.manifest.valid import Kind, ValidRows, gc_paused
 from batch_ims.models import ImageTask, InvalidItem, OpName, RowError
@@ -48,7 +48,7 @@ class Images:
 
 
 def validate_entries(
-    entries: Entries, rules: AttributeRules = IMS
+    entries: Entries, rules: AttributeRules
 ) -> tuple[list[ImageTask], list[InvalidItem]]:
     """Tasks in order of first appearance; invalid items in order of their first row."""
     valid, invalid = validate_columns(entries, rules)
@@ -56,7 +56,7 @@ def validate_entries(
 
 
 def validate_columns(
-    entries: Entries, rules: AttributeRules = IMS
+    entries: Entries, rules: AttributeRules
 ) -> tuple[ValidRows, list[InvalidItem]]:
     """The valid rows in columns (tasks built on demand); invalid items by their first row."""
     with gc_paused():

@@ -17,7 +17,6 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -27,15 +26,6 @@ from batch_ims.models import Outcome, Status
 from batch_ims.output.files import open_live
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    image_id: str
-    digest: str
-    status: str
-    http_status: int | None
-    at: str
 
 
 class Journal:
@@ -66,7 +56,7 @@ class Journal:
 
     def write(self, outcome: Outcome) -> None:
         status = outcome.status
-        if status is Status.ABORTED or status is Status.INVALID:
+        if status is Status.ABORTED or status is Status.INVALID or status is Status.DRIFTED:
             return
         holds = outcome.holds or status is Status.SUCCEEDED
         http_status = outcome.http_status

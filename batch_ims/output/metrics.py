@@ -163,7 +163,7 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
     gauge("last_run_retries", "Retried attempts in the last run.", metrics.retries)
     gauge(
         "last_run_throttled",
-        "Throttled answers (429, IMG.0060) in the last run.",
+        "Throttled answers (429 or the service's flow-control code) in the last run.",
         metrics.throttled,
     )
     gauge("last_run_exit_code", "Exit code of the last run.", metrics.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,15 +54,34 @@ def check_paths(settings: RunSettings, paths: OutputPaths) -> None:
     """A usable report format, and no two of the run's files one file: a report must never
     overwrite a manifest, not even through a hard link."""
     check_report_path(paths.report)
-    named = {
-        "the manifest": settings.manifest,
-        "--report": paths.report,
-        "--journal": paths.journal,
-        "--undo-manifest": settings.undo_manifest,
-        "--summary-json": settings.summary_json,
-        "--metrics-file": settings.metrics_file,
-        "--retry-failed-from": settings.retry_failed_from,
-    }
+    _distinct(
+        {
+            "the manifest": settings.manifest,
+            "--report": paths.report,
+            "--journal": paths.journal,
+            "--undo-manifest": settings.undo_manifest,
+            "--summary-json": settings.summary_json,
+            "--metrics-file": settings.metrics_file,
+            "--retry-failed-from": settings.retry_failed_from,
+            "--plan": settings.plan,
+        }
+    )
+
+
+def check_command_outputs(settings: RunSettings, outputs: Mapping[str, Path | None]) -> None:
+    """The checks a run makes of its outputs, for another command's (`plan --report`,
+    `plan --out`): a usable report format, no two files one, none replaced without
+    --overwrite, none through a link or into another user's file."""
+    report = outputs.get("--report")
+    if report is not None:
+        check_report_path(report)
+    _distinct({"the manifest": settings.manifest, **outputs})
+    for label, path in outputs.items():
+        if path is not None:
+            check_output(label, path, overwrite=settings.overwrite)
+
+
+def _distinct(named: Mapping[str, Path | None]) -> None:
     seen: dict[object, str] = {}
     for name, path in named.items():
         if path is None:

@@ -18,7 +18,7 @@ import zipfile
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from batch_ims.errors import UsageError
 from batch_ims.formula import neutralise
@@ -142,16 +142,6 @@ class _JsonlLines:
 
     def head(self) -> bytes:
         return b""
-
-
-class ReportWriter(Protocol):
-    path: Path
-    label: str
-
-    def write(self, outcome: Outcome) -> None: ...
-    def flush(self) -> None: ...
-    def close(self) -> None: ...
-    def discard(self) -> None: ...
 
 
 _NUMBER_COLUMNS = frozenset({"http_status", "attempts", "duration_ms"})
@@ -316,7 +306,7 @@ def check_report_path(path: Path) -> None:
         raise UsageError(f"report {str(path)!r} is a folder; give a file name")
 
 
-def open_report(path: Path, *, overwrite: bool = True) -> Report:
+def open_report(path: Path, *, overwrite: bool) -> Report:
     """The report at `path` (its format from the extension), folders included."""
     return Report(path, overwrite=overwrite)
 

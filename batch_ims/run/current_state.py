@@ -1,9 +1,12 @@
-"""The current-state stage: read each image before patching it (--skip-unchanged, --undo-manifest).
+"""The current-state stage: read each image before patching it (--skip-unchanged,
+--undo-manifest, --plan).
 
-GET the image, drop ops that already hold, turn a wide-layout `add` into `replace` where
-the attribute exists, PATCH what is left, and hand the old values of an image whose
-PATCH may have applied to the undo manifest. With an undo manifest, an image whose read
-gave no usable image is not sent (`state_unread`): every change applied has its undo rows.
+GET the image; with a reviewed plan, send nothing to an image whose values are no longer the
+plan's "before" (drifted); drop ops that already hold, turn a wide-layout `add` into
+`replace` where the attribute exists, PATCH what is left, and hand the old values of an
+image whose PATCH may have applied to the undo manifest.
+With an undo manifest, an image whose read gave no usable image is not sent
+(`state_unread`): every change applied has its undo rows.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from batch_ims.models import Finished, ImageTask, Op, Outcome, Status, sent
+from batch_ims.models import Finished, ImageTask, Op, Outcome, Status, sent, unsent
+from batch_ims.output.planfile import PlannedImage, drift
 from batch_ims.run.image import ImageStep
 from batch_ims.transport.exchange import AttemptCount
 from batch_ims.values import op_holds
@@ -25,6 +29,9 @@ _UNREAD_MESSAGE = (
     "not sent: the read gave no usable image (an unknown id, or an answer without one), so "
     "the undo manifest could not put it back"
 )
+
+
+_DRIFT_NOTE = "drifted: {names} changed since the plan was made; not sent (--ignore-drift sends)"
 
 
 class UndoSink(Protocol):
@@ -47,9 +54,11 @@ class CurrentStateStage:
         skip_unchanged: bool,
         wide_layout: bool,
         undo: UndoSink | None,
+        planned: Mapping[str, PlannedImage] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._step = step
+        self._planned = planned
         self._skip_unchanged = skip_unchanged
         self._wide_layout = wide_layout
         self._undo = undo
@@ -60,6 +69,11 @@ class CurrentStateStage:
         image, exchange = await self._step.read(task.image_id)
         if image is None and not exchange.ok:
             return self._step.failed(task, started, exchange)
+        if self._planned is not None:
+            changed = drift(self._planned[task.image_id], image or {})
+            if changed:
+                note = _DRIFT_NOTE.format(names=", ".join(changed))
+                return Finished(unsent(task, Status.DRIFTED, note, code="drifted"))
         if image is None and self._undo is not None:  # no old values: nothing to put back
             return self._step.finish(
                 task, started, exchange, Status.FAILED, code=_UNREAD, message=_UNREAD_MESSAGE

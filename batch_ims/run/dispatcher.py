@@ -33,7 +33,7 @@ class DispatchOptions:
     grace_s: float
 
 
-def aborted(task: ImageTask, note: str, attempts: int = 0) -> Outcome:
+def aborted(task: ImageTask, note: str = _NOT_SENT, attempts: int = 0) -> Outcome:
     return unsent(task, Status.ABORTED, note, attempts=attempts)
 
 

@@ -12,7 +12,7 @@ import contextlib
 import gc
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +20,12 @@ from typing import TextIO
 
 import structlog
 
-from batch_ims.clouds.huawei import AuthFailedError, failure_hint
+from batch_ims.clouds import Cloud, choose_cloud
+from batch_ims.clouds.auth import AuthFailedError
+from batch_ims.clouds.base import Target
 from batch_ims.console import shown
 from batch_ims.context import Environment
-from batch_ims.errors import OutputWriteError
+from batch_ims.errors import OutputWriteError, UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.models import Status, Tasks, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
@@ -31,21 +33,21 @@ from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
 from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, claim_textfile, push, write_claimed
 from batch_ims.output.paths import OutputPaths, output_paths
+from batch_ims.output.planfile import PlannedImage, read_plan
 from batch_ims.output.progress import Progress
 from batch_ims.output.report import Report
 from batch_ims.output.summary import Summary, write_summary
 from batch_ims.output.undo import UndoWriter
+from batch_ims.run.bound import check_plan
 from batch_ims.run.current_state import CurrentStateStage
-from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send
+from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send, aborted
 from batch_ims.run.image import ImageStep
 from batch_ims.run.manifest_lock import manifest_lock
 from batch_ims.run.prepare import Prepared, check_offline, load, prepare
 from batch_ims.run.recheck import recheck
-from batch_ims.run.service_choice import attribute_rules
-from batch_ims.run.session import open_session
+from batch_ims.run.session import SignInStopped, open_session
 from batch_ims.run.signals import Signals, finishing
 from batch_ims.run.stop import RunStop, StopReason
-from batch_ims.run.target import Target, resolve_target
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 
@@ -70,17 +72,34 @@ class _Run:
     prepared: Prepared
     stats: RunStats
     stop: RunStop
+    cloud: Cloud
+    planned: Mapping[str, PlannedImage] | None  # --plan: the reviewed "before" of each image
 
 
 def run(settings: RunSettings, environment: Environment) -> ExitCode:
     """Validate everything that can be checked offline, then send; returns the exit code."""
     now = datetime.now(UTC)
-    target = None if settings.dry_run else resolve_target(settings, environment.env)
+    cloud = choose_cloud(settings, environment.env)
+    target = None if settings.dry_run else cloud.target()
     paths = output_paths(settings, now)
     check_offline(settings, paths)
-    rules = attribute_rules(settings, environment.env)
-    prepared = prepare(settings, load(settings, rules), paths)
-    state = _Run(settings, environment, paths, prepared, RunStats(), RunStop(settings.stop_policy))
+    manifest = load(settings, cloud.rules)
+    planned = None
+    if settings.plan is not None:
+        planned = check_plan(read_plan(settings.plan), settings, manifest, cloud.explain())
+    prepared = prepare(settings, manifest, paths)
+    if target is not None:
+        _confirm(settings, environment, prepared, cloud)
+    state = _Run(
+        settings,
+        environment,
+        paths,
+        prepared,
+        RunStats(),
+        RunStop(settings.stop_policy),
+        cloud,
+        planned,
+    )
     started, started_at = time.monotonic(), time.time()
     with finishing(state.stop), contextlib.ExitStack() as claims:
         if target is not None:  # first: a refused run leaves no file behind
@@ -174,6 +193,24 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
         yield _Sinks(recorder, progress, undo)
 
 
+def _confirm(
+    settings: RunSettings, environment: Environment, prepared: Prepared, cloud: Cloud
+) -> None:
+    """On a terminal, without --plan or --yes: the counts, and one question before sending."""
+    if environment.confirm is None or settings.yes or settings.plan is not None:
+        return
+    count = len(prepared.selection.send)
+    if count == 0:
+        return
+    explained = cloud.explain()
+    question = (
+        f"send changes to {count} images ({explained.service} at {explained.image_endpoint}, "
+        f"{len(prepared.invalid)} invalid, {len(prepared.selection.skipped)} skipped)?"
+    )
+    if not environment.confirm(question):
+        raise UsageError("not confirmed: nothing sent (--yes skips the question)")
+
+
 def _terminal(environment: Environment, settings: RunSettings) -> TextIO | None:
     """Where the progress line is drawn: a terminal with console logs, else nowhere."""
     if environment.stderr_is_terminal and settings.log_format != "json":
@@ -216,12 +253,14 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
                     concurrency=settings.concurrency,
                 )
                 send: Send = step.patch
-                if settings.skip_unchanged or sinks.undo is not None:
+                planned = None if settings.ignore_drift else state.planned
+                if settings.skip_unchanged or sinks.undo is not None or planned is not None:
                     send = CurrentStateStage(
                         step,
                         skip_unchanged=settings.skip_unchanged,
                         wide_layout=state.prepared.wide_layout,
                         undo=sinks.undo,
+                        planned=planned,
                     ).send
                 dispatcher = Dispatcher(
                     send=send,
@@ -239,6 +278,9 @@ async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
                     ticker.cancel()
         except AuthFailedError as exc:
             _abort_all(state, sinks.recorder, exc)
+        except SignInStopped:
+            for task in tasks:
+                sinks.recorder.record(aborted(task))
 
 
 async def _recheck(step: ImageStep, tasks: Tasks, recorder: Recorder) -> Tasks:
@@ -349,14 +391,12 @@ def _explain_stop(state: _Run, target: Target) -> None:
         line = f"cannot reach {stop.last_unreachable}"
     elif stop.reason is StopReason.AUTH:
         last = stop.last_auth_failure
-        line = failure_hint(
+        line = state.cloud.failure_hint(
             code=last.error_code if last else "",
             message=last.error_message if last else "",
             server_date=state.stats.server_date,
             now=datetime.now(UTC),
-            mode=target.auth.mode,
-            region=target.auth.region,
-            project_id=target.auth.project_id,
+            auth=target.auth,
         )
         _log.error("run.auth_failed", hint=line)
     else:

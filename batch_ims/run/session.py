@@ -17,11 +17,10 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from batch_ims.clouds.huawei import Authenticator, AuthFailedError
-from batch_ims.clouds.service import ImageService
+from batch_ims.clouds.auth import Authenticator
+from batch_ims.clouds.base import Target
 from batch_ims.run.image import ImageStep
 from batch_ims.run.stop import RunStop
-from batch_ims.run.target import Target
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 from batch_ims.transport.client import (
@@ -66,6 +65,10 @@ class _Observer:
         self._stats.throttle_seen()
 
 
+class SignInStopped(Exception):
+    """The run stopped while signing in: no service was located, nothing was sent."""
+
+
 @dataclass(frozen=True, slots=True)
 class Connected:
     step: ImageStep
@@ -80,8 +83,8 @@ async def open_session(
     """Open the session, prepare auth and find the service (may raise AuthFailedError),
     yield the image step.
 
-    A stop while authentication is under way abandons it: the step is still yielded, and
-    the caller's dispatcher reports every image as not sent.
+    A stop while authentication is under way abandons it and raises SignInStopped: nothing
+    was sent, and the caller reports every image as not sent.
     """
     auth = target.auth
     ca_bundle = str(settings.ca_bundle) if settings.ca_bundle else None
@@ -90,7 +93,9 @@ async def open_session(
         concurrency=settings.concurrency, tls=tls, timeout_s=settings.timeout
     ) as session:
         await _prepare_unless_stopped(auth, session, stop)
-        endpoint, service = target.locate() if not stop.stopping else _nowhere(target)
+        if stop.stopping:
+            raise SignInStopped
+        endpoint, service = target.locate()
         if settings.insecure:
             _log.warning(
                 "tls.verification_disabled",
@@ -112,17 +117,6 @@ async def open_session(
         )
         step = ImageStep(exchanger=exchanger, service=service, verify=settings.verify)
         yield Connected(step, endpoint, service.name)
-
-
-def _nowhere(target: Target) -> tuple[URL, ImageService]:
-    """Stopped during sign-in: nothing will be sent, so no catalog is needed."""
-    try:
-        return target.locate()
-    except (AuthFailedError, RuntimeError):
-        from batch_ims.clouds.huawei.ims import ImsService
-
-        unused = URL("https://unused.invalid")
-        return unused, ImsService(unused)
 
 
 async def _prepare_unless_stopped(

@@ -73,7 +73,7 @@ class RunStop:
 
     def observe(self, outcome: Outcome, *, auth_failure: bool) -> StopReason | None:
         """Count a finished image; returns a reason when this outcome should stop the run."""
-        if outcome.status in (Status.ABORTED, Status.INVALID, Status.SKIPPED):
+        if outcome.status in (Status.ABORTED, Status.INVALID, Status.SKIPPED, Status.DRIFTED):
             return None
         self.finished += 1
         if outcome.status is Status.FAILED:
@@ -114,6 +114,7 @@ class RunStop:
     def exit_code(self, stats: RunStats) -> ExitCode:
         if self.reason is not None:
             return _EXIT_CODES[self.reason]
-        if stats.counts.get(Status.FAILED.value) or stats.counts.get(Status.INVALID.value):
+        unapplied = (Status.FAILED.value, Status.INVALID.value, Status.DRIFTED.value)
+        if any(stats.counts.get(status) for status in unapplied):
             return ExitCode.SOME_FAILED
         return ExitCode.OK

@@ -2,8 +2,8 @@
 
 A body without a code (an HTML page from a proxy, empty, not JSON) gives ``HTTP_<status>`` and
 a short, whitespace-collapsed excerpt of the text, redacted (`batch_ims.redaction`) before
-it is folded or cut. Image services read their own error
-documents (`batch_ims.clouds.service`) and fall back on `fallback_error`. Nothing here raises.
+it is folded or cut. Image services read their own error documents (`batch_ims.clouds`) and
+fall back on `excerpt`. Nothing here raises.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 from batch_ims.redaction import clip, redact_text
 
-__all__ = ["ApiError", "fallback_error"]
+__all__ = ["ApiError", "excerpt"]
 
 MAX_MESSAGE = 1000
 _EXCERPT = 200
@@ -33,12 +33,6 @@ class ApiError:
 
     code: str
     message: str
-    encoded_authorization_message: str = ""
-
-
-def fallback_error(status: int, body: bytes, content_type: str | None) -> ApiError:
-    """`HTTP_<status>` and an excerpt of the body's text (the page title for HTML)."""
-    return ApiError(code=f"HTTP_{status}", message=excerpt(status, body, content_type))
 
 
 def excerpt(status: int, body: bytes, content_type: str | None) -> str:

@@ -131,6 +131,7 @@ def test_shards_update_every_image_exactly_once_and_the_summary_adds_up(
         "invalid": 0,
         "skipped": 0,
         "aborted": 0,
+        "drifted": 0,
     }
     assert summary["requests"] == 90
     shard_images = [

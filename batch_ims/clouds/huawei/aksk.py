@@ -8,7 +8,7 @@ import aiohttp
 import structlog
 import yarl
 
-from batch_ims.clouds.auth import Clock
+from batch_ims.clouds.auth import AuthFailedError, Clock
 from batch_ims.clouds.huawei.iam import fetch_project_id
 from batch_ims.clouds.huawei.names import MODE_AKSK, MODE_TEMPORARY_AKSK, mask_key
 from batch_ims.clouds.huawei.signer import RequestSigner, sdk_date
@@ -42,7 +42,7 @@ class AkSkAuthenticator:
         security_token: str | None,
         project_id: str | None,
         region: str | None,
-        iam_endpoint: yarl.URL,
+        iam_endpoint: yarl.URL | None,
         source: str,
         clock: Clock,
     ) -> None:
@@ -94,6 +94,8 @@ class AkSkAuthenticator:
         ) -> dict[str, str]:
             return self._sign(method, url, body, {**headers, **security})
 
+        if self._iam_endpoint is None:  # refused earlier, when the settings were loaded
+            raise AuthFailedError("no IAM endpoint to look the project id up")
         self._project_id = await fetch_project_id(
             session,
             endpoint=self._iam_endpoint,

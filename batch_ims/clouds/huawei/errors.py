@@ -7,7 +7,7 @@ Shapes, at the top level or inside a wrapper object (searched breadth first, a f
 * others: ``{"errorCode": "...", "errorMsg": "..."}`` and ``{"code": "...", "message": "..."}``
 
 The pairs are tried in that order, as huaweicloudsdkcore's exception handler tries them; unlike
-it, a code without its message still counts. IAM's ``encoded_authorization_message`` is kept.
+it, a code without its message still counts.
 A body without a code (an HTML page from a proxy, empty, not JSON) gives ``HTTP_<status>`` and
 a short, whitespace-collapsed excerpt of the text. Codes and messages are redacted
 (`batch_ims.redaction`) before they are cut. `parse_error` never raises.
@@ -26,7 +26,6 @@ from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 __all__ = ["ApiError", "parse_error"]
 
 _SHAPES = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
-_ENCODED_AUTH = "encoded_authorization_message"
 _MAX_JSON_BYTES = 1 << 20  # bigger bodies are not error documents worth parsing
 _MAX_DEPTH = 4
 
@@ -38,17 +37,15 @@ def parse_error(status: int, body: bytes, content_type: str | None = None) -> Ap
     except (ValueError, RecursionError):
         found = None
     if found is not None:
-        code, message, encoded = found
+        code, message = found
         if code:
-            return ApiError(code=code, message=message, encoded_authorization_message=encoded)
+            return ApiError(code=code, message=message)
         if message:
-            return ApiError(
-                code=f"HTTP_{status}", message=message, encoded_authorization_message=encoded
-            )
+            return ApiError(code=f"HTTP_{status}", message=message)
     return ApiError(code=f"HTTP_{status}", message=excerpt(status, body, content_type))
 
 
-def _from_json(body: bytes) -> tuple[str, str, str] | None:
+def _from_json(body: bytes) -> tuple[str, str] | None:
     if len(body) > _MAX_JSON_BYTES:
         return None
     if body.lstrip().removeprefix(codecs.BOM_UTF8).lstrip()[:1] != b"{":
@@ -60,25 +57,23 @@ def _from_json(body: bytes) -> tuple[str, str, str] | None:
     return _search(document) if isinstance(document, dict) else None
 
 
-def _search(document: Mapping[str, object]) -> tuple[str, str, str]:
-    """(code, message, encoded auth message) of the first object with a code, breadth first.
+def _search(document: Mapping[str, object]) -> tuple[str, str]:
+    """(code, message) of the first object with a code, breadth first.
 
     Without a code anywhere, the code is empty and the message is the first message seen.
     """
-    encoded = message = ""
+    message = ""
     queue: deque[tuple[Mapping[str, object], int]] = deque([(document, 0)])
     while queue:
         node, depth = queue.popleft()
-        if not encoded:
-            encoded = _code(node.get(_ENCODED_AUTH))
         for code_key, message_key in _SHAPES:
             code = _code(node.get(code_key))
             if code:
-                return clip(code, MAX_MESSAGE), _text(node.get(message_key)), encoded
+                return clip(code, MAX_MESSAGE), _text(node.get(message_key))
             message = message or _text(node.get(message_key))
         if depth < _MAX_DEPTH:
             queue.extend((child, depth + 1) for child in node.values() if isinstance(child, dict))
-    return "", message, encoded
+    return "", message
 
 
 def _code(value: object) -> str:

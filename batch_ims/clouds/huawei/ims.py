@@ -71,7 +71,7 @@ class ImsService:
         return Request("GET", url, _HEADERS)
 
     def rules_request(self) -> Request | None:
-        return None  # IMS publishes no schema: its rules are `manifest.rules.IMS`
+        return None  # IMS publishes no schema: its rules are `clouds.huawei.rules.IMS`
 
     def rules_from(self, body: bytes) -> AttributeRules | None:
         return None

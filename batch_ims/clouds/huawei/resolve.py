@@ -15,6 +15,7 @@ from batch_ims.clouds.huawei import names as base
 from batch_ims.clouds.huawei.aksk import AkSkAuthenticator
 from batch_ims.clouds.huawei.credfile import Profile, credentials_path, read_profile
 from batch_ims.clouds.huawei.iam import PasswordIdentity
+from batch_ims.clouds.huawei.providers import DEFAULT, Provider, fill_template
 from batch_ims.clouds.huawei.token import IamPasswordAuthenticator, StaticTokenAuthenticator
 from batch_ims.errors import AuthConfigError, UsageError
 from batch_ims.logsetup import register_secret
@@ -24,7 +25,7 @@ log = structlog.get_logger()
 
 _IAM_VARS = (base.ENV_IAM_USER, base.ENV_IAM_PASSWORD, base.ENV_IAM_DOMAIN)
 _KEY_VARS = (base.ENV_AK, base.ENV_SK, base.ENV_SECURITY_TOKEN)
-_REGION_LABEL = re.compile(r"^[a-z]{2}-[a-z]+-\d+$")
+_REGION_LABEL = re.compile(r"^[a-z]{2}-[a-z0-9]+(-\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class AuthSettings:
     source: str
     region: str | None
     project_id: str | None
-    iam_endpoint: yarl.URL
+    iam_endpoint: yarl.URL | None  # None: the provider has none and none was given
     ak: str | None = None
     sk: str | None = field(default=None, repr=False)
     security_token: str | None = field(default=None, repr=False)
@@ -58,24 +59,51 @@ def _need(value: str | None) -> str:
     return value
 
 
+def _need_url(value: yarl.URL | None) -> yarl.URL:
+    if value is None:
+        raise AuthConfigError("no IAM endpoint")  # guarded by `_needs_iam`
+    return value
+
+
 def region_from_endpoint(endpoint: yarl.URL | None) -> str | None:
-    """`cn-north-4` from `https://ims.cn-north-4.myhuaweicloud.com`, else None."""
+    """`cn-north-4` from `https://ims.cn-north-4.myhuaweicloud.com` (`eu-de` from
+    `https://ims.eu-de.otc.t-systems.com`), else None."""
     labels = (endpoint.host or "").split(".") if endpoint is not None else []
     if len(labels) >= 3 and _REGION_LABEL.match(labels[1]):
         return labels[1]
     return None
 
 
-def _iam_endpoint(env: Mapping[str, str], profile: Profile | None) -> yarl.URL:
+def _iam_endpoint(
+    env: Mapping[str, str], profile: Profile | None, provider: Provider, region: str | None
+) -> yarl.URL | None:
+    """The variable, else the profile's `iam_endpoint` (either may hold `{region}`), else the
+    provider's IAM for the region (its global IAM where the region has none)."""
     text = _get(env, base.ENV_IAM_ENDPOINT) or (profile.iam_endpoint if profile else None)
     if text is None:
-        return base.DEFAULT_IAM_ENDPOINT
+        return provider.iam_endpoint(region)
     try:
         return check_endpoint(
-            text, name=base.ENV_IAM_ENDPOINT, example="https://iam.myhuaweicloud.com"
+            fill_template(text, region, name=base.ENV_IAM_ENDPOINT),
+            name=base.ENV_IAM_ENDPOINT,
+            example="https://iam.myhuaweicloud.com",
         )
     except UsageError as exc:
         raise AuthConfigError(str(exc)) from exc
+
+
+def _needs_iam(settings: AuthSettings, provider: Provider) -> AuthSettings:
+    """IAM is asked for a token (password sign-in) or a project id (keys without one)."""
+    needed = settings.mode == base.MODE_IAM_PASSWORD or (
+        settings.mode != base.MODE_TOKEN and not settings.project_id and settings.region
+    )
+    if needed and settings.iam_endpoint is None:
+        raise AuthConfigError(
+            f"{provider.title} has no known IAM endpoint: set {base.ENV_IAM_ENDPOINT} "
+            "(e.g. https://iam.{region}.YOUR-DOMAIN)"
+            + ("" if settings.mode == base.MODE_IAM_PASSWORD else f" or {base.ENV_PROJECT_ID}")
+        )
+    return settings
 
 
 def _missing(names: tuple[str, ...], present: Mapping[str, str | None]) -> list[str]:
@@ -83,7 +111,7 @@ def _missing(names: tuple[str, ...], present: Mapping[str, str | None]) -> list[
 
 
 def _iam_settings(
-    env: Mapping[str, str], region: str | None, project_id: str | None, iam: yarl.URL
+    env: Mapping[str, str], region: str | None, project_id: str | None, iam: yarl.URL | None
 ) -> AuthSettings:
     values = {name: _get(env, name) for name in _IAM_VARS}
     missing = _missing(_IAM_VARS, values)
@@ -140,7 +168,7 @@ def _key_settings(
     profile: Profile | None,
     region: str | None,
     project_id: str | None,
-    iam: yarl.URL,
+    iam: yarl.URL | None,
 ) -> AuthSettings:
     keys, source = _keys_from_env(env), "environment"
     if keys is None and profile is not None:
@@ -166,12 +194,13 @@ def load_auth_settings(
     profile: str | None,
     region: str | None,
     endpoint: yarl.URL | None = None,
+    provider: Provider = DEFAULT,
 ) -> AuthSettings:
     """Pick the mode and gather its values; AuthConfigError (nothing sent) when unusable."""
     prof = read_profile(credentials_path(env), profile) if profile else None
     region = region or region_from_endpoint(endpoint) or (prof.region if prof else None)
     project_id = _get(env, base.ENV_PROJECT_ID) or (prof.project_id if prof else None)
-    iam = _iam_endpoint(env, prof)
+    iam = _iam_endpoint(env, prof, provider, region)
     token = _get(env, base.ENV_AUTH_TOKEN)
     if token:
         return AuthSettings(
@@ -183,8 +212,8 @@ def load_auth_settings(
             token=token,
         )
     if any(_get(env, name) for name in _IAM_VARS):
-        return _iam_settings(env, region, project_id, iam)
-    return _key_settings(env, prof, region, project_id, iam)
+        return _needs_iam(_iam_settings(env, region, project_id, iam), provider)
+    return _needs_iam(_key_settings(env, prof, region, project_id, iam), provider)
 
 
 def build_authenticator(settings: AuthSettings, *, clock: Clock = time.time) -> Authenticator:
@@ -203,7 +232,7 @@ def build_authenticator(settings: AuthSettings, *, clock: Clock = time.time) -> 
             identity=identity,
             project_id=settings.project_id,
             region=settings.region,
-            iam_endpoint=settings.iam_endpoint,
+            iam_endpoint=_need_url(settings.iam_endpoint),
             clock=clock,
         )
     return AkSkAuthenticator(
@@ -233,10 +262,13 @@ def resolve_authenticator(
     region: str | None,
     clock: Clock = time.time,
     endpoint: yarl.URL | None = None,
+    provider: Provider = DEFAULT,
 ) -> Authenticator:
     """The authenticator for this run. `endpoint` (optional) lends its region when `region`
     is None. Raises AuthConfigError with one clear line when no usable credentials exist."""
-    settings = load_auth_settings(env=env, profile=profile, region=region, endpoint=endpoint)
+    settings = load_auth_settings(
+        env=env, profile=profile, region=region, endpoint=endpoint, provider=provider
+    )
     for secret in (settings.sk, settings.security_token, settings.token, settings.iam_password):
         register_secret(secret)  # the log set-up cuts these out of any line, as a second guard
     authenticator = build_authenticator(settings, clock=clock)

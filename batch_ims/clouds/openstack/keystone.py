@@ -196,6 +196,10 @@ class KeystoneCloud:
         return self._cloud.name
 
     @property
+    def auth_url(self) -> str:
+        return self._cloud.auth_url
+
+    @property
     def auth_type(self) -> str:
         return self._cloud.auth_type
 
