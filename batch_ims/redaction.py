@@ -110,6 +110,9 @@ def redact_text(text: str) -> str:
     quarters = map(text.__getitem__, map(slice, starts, range(_QUARTER, size + 1, _QUARTER)))
     if _quarters.isdisjoint(quarters):
         return text
+    windows = map(text.__getitem__, map(slice, range(size - PART + 1), range(PART, size + 1)))
+    if _starts.isdisjoint(windows):  # still no Python-level loop
+        return text
     return _cut_parts(text)
 
 
