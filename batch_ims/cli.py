@@ -401,9 +401,9 @@ def validate_job(job_file: Path) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
-        from batch_ims.clouds import choose_cloud
+        from batch_ims.clouds import choose_cloud, scoped_cloud
         from batch_ims.console import shown
-        from batch_ims.manifest import load_manifest
+        from batch_ims.manifest import load_manifest_targets
         from batch_ims.output.paths import output_paths
         from batch_ims.run.prepare import check_offline
         from batch_ims.settings import build_settings
@@ -412,25 +412,34 @@ def validate_job(job_file: Path) -> None:
         now = datetime.now(UTC)
         settings = build_settings(_settings_values(None, job_file, {}, now=now), now=now)
         check_offline(settings, output_paths(settings, now))  # the checks `run` makes first
-        manifest = load_manifest(
+        cloud = choose_cloud(settings, dict(os.environ))
+        parts = load_manifest_targets(
             settings.manifest,
             sheet=settings.sheet,
             encoding=settings.encoding,
             strict=settings.strict,
-            rules=choose_cloud(settings, dict(os.environ)).rules,
+            rules=cloud.rules,
+            target_columns=cloud.target_columns,
         )
+        manifests = [manifest for _, manifest in parts]
+        for cells, _ in parts:
+            scoped_cloud(cloud, cells, settings.manifest)
+        invalid = [item for manifest in manifests for item in manifest.invalid]
         click.echo(
             shown(
-                f"{job_file}: ok: manifest {settings.manifest}: {manifest.row_count} rows, "
-                f"{manifest.image_count} valid images, {len(manifest.invalid)} invalid"
+                f"{job_file}: ok: manifest {settings.manifest}: "
+                f"{sum(m.row_count for m in manifests)} rows, "
+                f"{sum(m.image_count for m in manifests)} valid images, {len(invalid)} invalid"
+                + (f", {len(parts)} targets" if len(parts) > 1 else "")
             )
         )
-        for item in manifest.invalid:
+        for item in invalid:
             for error in item.errors:
                 click.echo(f"  invalid: {shown(error.describe())}")
-        for warning in manifest.warnings:
-            click.echo(f"  warning: {shown(warning.describe())}")
-        return int(ExitCode.SOME_FAILED if manifest.invalid else ExitCode.OK)
+        for manifest in manifests:
+            for warning in manifest.warnings:
+                click.echo(f"  warning: {shown(warning.describe())}")
+        return int(ExitCode.SOME_FAILED if invalid else ExitCode.OK)
 
     sys.exit(guarded(body))
 
@@ -496,15 +505,8 @@ def plan(
         from batch_ims import logsetup
         from batch_ims.clouds import choose_cloud
         from batch_ims.errors import UsageError
-        from batch_ims.manifest import load_manifest
         from batch_ims.output.paths import check_command_outputs
-        from batch_ims.preview import (
-            PlanOut,
-            print_explained,
-            run_diff,
-            run_preview,
-            write_invalid_report,
-        )
+        from batch_ims.preview import PlanRequest, run_plan
         from batch_ims.settings import build_settings
 
         logsetup.configure(log_format=log_format or "auto")
@@ -513,20 +515,17 @@ def plan(
         if out is not None and not diff:
             raise UsageError("--out writes the plan that --diff shows: give --diff too")
         check_command_outputs(settings, {"--report": report, "--out": out})
-        env = dict(os.environ)
-        cloud = choose_cloud(settings, env)
-        if explain:
-            print_explained(cloud.explain(), sys.stdout)
-        loaded = load_manifest(
-            manifest, sheet=sheet, encoding=encoding, strict=bool(strict), rules=cloud.rules
+        cloud = choose_cloud(settings, dict(os.environ))
+        request = PlanRequest(
+            sheet=sheet,
+            encoding=encoding,
+            strict=bool(strict),
+            report=report,
+            diff=diff,
+            explain=explain,
+            out=out,
         )
-        code = run_preview(loaded, sys.stdout)
-        if report is not None:
-            write_invalid_report(loaded, report, overwrite=settings.overwrite)
-        if diff:
-            bound = PlanOut(out, cloud.explain()) if out is not None else None
-            code = max(code, run_diff(loaded, settings, cloud.target(), sys.stdout, bound))
-        return int(code)
+        return int(run_plan(settings, cloud, request, sys.stdout))
 
     sys.exit(guarded(body))
 

@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 from datetime import UTC, datetime
+from importlib.resources import as_file
 from pathlib import Path
 
 from batch_ims.context import process_environment
@@ -18,18 +19,16 @@ from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.exitcodes import ExitCode
 from batch_ims.logsetup import configure
 from batch_ims.run.pipeline import run as run_pipeline
+from batch_ims.sample_data import DEMO_MANIFEST, SEED_IMAGES, sample
 from batch_ims.settings import build_settings
-
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def run_demo(out: Path) -> ExitCode:
-    manifest = SAMPLES / "manifest-long.csv"
     ak = "DEMO" + secrets.token_hex(8).upper()
     sk = secrets.token_hex(20)
-    config = EmulatorConfig(seed=SAMPLES / "seed-images.json", keys=((ak, sk),))
+    config = EmulatorConfig(seed=sample(SEED_IMAGES), keys=((ak, sk),))
     configure(log_format="auto")
-    with BackgroundEmulator(config) as emulator:
+    with as_file(sample(DEMO_MANIFEST)) as manifest, BackgroundEmulator(config) as emulator:
         env = dict(os.environ)
         for name in (
             "BATCH_IMS_AUTH_TOKEN",

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from itertools import compress
@@ -143,7 +143,7 @@ class Outcome:
     note: str = ""
     holds: bool = False  # the image is known to hold the manifest's values (journal: done)
     task_digest: str = ""  # digest of the manifest's ops when `ops` were reduced before sending
-    extra: dict[str, str] = field(default_factory=dict)
+    target: str = ""  # a run over several targets: which one (`Explained.identity`)
     ops_text: str = ""  # `ops_json(ops)` when it was made already (the body's text), else ""
 
     def ops_shown(self) -> str:

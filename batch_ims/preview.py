@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from batch_ims.console import shown
+from batch_ims.errors import UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
 from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
@@ -24,6 +25,7 @@ from batch_ims.output.report import Report
 from batch_ims.values import as_text
 
 if TYPE_CHECKING:  # the network side is imported only by --diff (aiohttp: a tenth of a second)
+    from batch_ims.clouds import Cloud
     from batch_ims.clouds.base import Explained, Target
     from batch_ims.run.image import ImageStep
     from batch_ims.settings import RunSettings
@@ -94,13 +96,14 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
 
 
-def write_invalid_report(manifest: Manifest, path: Path, *, overwrite: bool) -> None:
+def write_invalid_report(manifests: Iterable[Manifest], path: Path, *, overwrite: bool) -> None:
     """The invalid rows in the report format, claimed and committed as a run's report is:
     an existing file is replaced only with `overwrite`."""
     report = Report(path, overwrite=overwrite)
     try:
-        for item in manifest.invalid:
-            report.write(invalid(item))
+        for manifest in manifests:
+            for item in manifest.invalid:
+                report.write(invalid(item))
     except BaseException:
         report.discard()
         raise
@@ -204,6 +207,59 @@ def print_explained(explained: Explained, out: TextIO) -> None:
         f"  sign-in:        {shown(str(explained.auth_endpoint))}\n"
         f"  auth mode:      {shown(str(explained.auth_mode))}\n"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """What `plan` was asked for, beyond the run's settings."""
+
+    sheet: str | None
+    encoding: str | None
+    strict: bool
+    report: Path | None
+    diff: bool
+    explain: bool
+    out: Path | None
+
+
+def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: TextIO) -> ExitCode:
+    """`plan`: each target's part of the manifest (one part without target columns), its
+    counts, and with --diff its before -> after; --out binds one target's plan."""
+    from batch_ims.clouds import scoped_cloud
+    from batch_ims.manifest import load_manifest_targets
+    from batch_ims.manifest.targets import several_targets
+
+    parts = load_manifest_targets(
+        settings.manifest,
+        sheet=request.sheet,
+        encoding=request.encoding,
+        strict=request.strict,
+        rules=cloud.rules,
+        target_columns=cloud.target_columns,
+    )
+    several = several_targets(parts)
+    if request.out is not None and several:
+        raise UsageError("--out: a plan binds one target; split the manifest by its targets")
+    scoped = [
+        (cells, scoped_cloud(cloud, cells, settings.manifest), manifest)
+        for cells, manifest in parts
+    ]
+    code = ExitCode.OK
+    for cells, target_cloud, manifest in scoped:
+        if several:
+            out.write(f"target {shown(cells.label) if cells.label else '(the run’s own)'}:\n")
+        if request.explain:
+            print_explained(target_cloud.explain(), out)
+        code = max(code, run_preview(manifest, out))
+    if request.report is not None:
+        write_invalid_report(
+            (manifest for _, _, manifest in scoped), request.report, overwrite=settings.overwrite
+        )
+    if request.diff:
+        for _, target_cloud, manifest in scoped:
+            bound = None if request.out is None else PlanOut(request.out, target_cloud.explain())
+            code = max(code, run_diff(manifest, settings, target_cloud.target(), out, bound))
+    return code
 
 
 def run_preview(manifest: Manifest, out: TextIO) -> ExitCode:

@@ -13,6 +13,7 @@ from batch_ims.models import Status
 @dataclass(slots=True)
 class RunStats:
     counts: Counter[str] = field(default_factory=Counter)
+    by_target: dict[str, Counter[str]] = field(default_factory=dict)  # runs over several
     requests_by_method: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     throttled: int = 0
@@ -24,8 +25,10 @@ class RunStats:
         """Every request sent: reads and PATCHes, retries included."""
         return sum(self.requests_by_method.values())
 
-    def count(self, status: Status) -> None:
+    def count(self, status: Status, target: str = "") -> None:
         self.counts[status.value] += 1
+        if target:
+            self.by_target.setdefault(target, Counter())[status.value] += 1
 
     def request_done(self, method: str, latency_ms: float, date: str | None = None) -> None:
         self.requests_by_method[method] += 1
@@ -52,4 +55,12 @@ class RunStats:
         return {"p50": rank(50), "p95": rank(95), "p99": rank(99)}
 
     def all_counts(self) -> dict[str, int]:
-        return {status.value: self.counts.get(status.value, 0) for status in Status}
+        return _every_status(self.counts)
+
+    def target_counts(self) -> dict[str, dict[str, int]]:
+        """Each target's counts, in a run over several targets (else empty)."""
+        return {target: _every_status(counts) for target, counts in self.by_target.items()}
+
+
+def _every_status(counts: Counter[str]) -> dict[str, int]:
+    return {status.value: counts.get(status.value, 0) for status in Status}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import Bench, Sizes
+from bench.encoding import encoding_rows
 from bench.footprint import large_manifest_rows, memory_rows, startup_rows
 from bench.glance import glance_rows
 from bench.rate import adaptive_rows, rate_rows
@@ -31,6 +32,7 @@ GROUPS: dict[str, Callable[[Bench], list[Row]]] = {
     "manifest": large_manifest_rows,
     "startup": startup_rows,
     "memory": memory_rows,
+    "encoding": encoding_rows,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

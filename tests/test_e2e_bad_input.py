@@ -23,7 +23,7 @@ import pytest
 
 from batch_ims.emulator.background import BackgroundEmulator
 from batch_ims.emulator.images import generated_image_id
-from tests.e2e.harness import cli, emulator, json_lines, read_report, write_csv
+from tests.e2e.harness import clean_env, cli, emulator, json_lines, read_report, write_csv
 
 IDS = [generated_image_id(i) for i in range(12)]
 PATCH_ROUTE = "PATCH /v2/cloudimages/{image_id}"
@@ -149,6 +149,19 @@ def test_encoding_option_reads_a_big5_file_that_detection_would_misread(tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     assert received == names
     assert _event(result.stderr, "manifest.read")["encoding"] == "big5"
+
+
+def test_plan_reads_a_short_gbk_file_of_chinese_windows_excel(tmp_path: Path) -> None:
+    rows = [["image_id", "name", "__description"], [IDS[0], "生产环境 Web 镜像", "镜像测试-3"]]
+    manifest = tmp_path / "gbk.csv"
+    manifest.write_bytes(_delimited(rows, ",").encode("gbk"))
+
+    result = cli(["plan", str(manifest)], env=clean_env(), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "'生产环境 Web 镜像'" in result.stdout
+    assert "'镜像测试-3'" in result.stdout
+    assert _event(result.stderr, "manifest.read")["encoding"] == "gb18030"
 
 
 # --- formula injection into the report ---------------------------------------------------

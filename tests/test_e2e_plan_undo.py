@@ -158,6 +158,7 @@ def test_plan_with_one_bad_row_exits_1_naming_row_and_column_and_reports_it(
         "duration_ms",
         "finished_at",
         "note",
+        "target",
     ]
 
 

@@ -102,6 +102,27 @@ def test_seed_file_that_is_not_a_list_is_reported_without_a_traceback(tmp_path: 
     assert "expected a JSON list of images" in result.output
 
 
+async def test_seed_demo_serves_the_images_shipped_with_the_package() -> None:
+    process, line = await _start("--seed", "demo")
+    try:
+        url = line.removeprefix("listening on ").strip()
+        query = f"{url}/v2/cloudimages?id=cc67105f-acf9-542a-8592-7e6f5a5f22ec"
+        async with aiohttp.ClientSession() as session, session.get(query) as resp:
+            images = (await resp.json())["images"]
+    finally:
+        assert await _stop(process) == 0
+    assert [(i["name"], i["status"]) for i in images] == [("web-centos7", "active")]
+
+
+def test_seed_dot_slash_demo_is_a_file_named_demo_not_the_shipped_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "demo").write_text(json.dumps({"not": "images"}), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(emulator_command(), ["--seed", "./demo"])
+    assert (result.exit_code, "expected a JSON list of images" in result.output) == (1, True)
+
+
 def test_a_non_loopback_host_is_refused_without_i_know() -> None:
     result = CliRunner().invoke(emulator_command(), ["--host", "0.0.0.0"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,8 @@ from batch_ims.output.journal import Journal, read_succeeded
 
 OPS = (Op("replace", "/name", "web-01"),)
 OTHER_OPS = (Op("replace", "/name", "web-02"),)
+TARGET = "ims https://ims.cn-north-4.myhuaweicloud.com project 0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+ELSEWHERE = "ims https://ims.eu-de.otc.t-systems.com region eu-de"
 _HOLD_LOCK = """
 import fcntl, sys, time
 handle = open(sys.argv[1], "a")
@@ -68,7 +71,7 @@ def journal_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def journal(journal_path: Path) -> Iterator[Journal]:
-    opened = Journal(journal_path, clock=FakeClock())
+    opened = Journal(journal_path, clock=FakeClock(), target=TARGET)
     yield opened
     opened.close()
 
@@ -107,13 +110,14 @@ def test_journal_line_holds_id_digest_status_http_status_and_time(
         "holds": True,
         "http_status": 200,
         "at": "2024-03-15T08:15:00.00Z",
+        "target": TARGET,
     }
 
 
 def test_lines_reach_the_file_before_close(journal: Journal, journal_path: Path) -> None:
     journal.write(_outcome("a", Status.SUCCEEDED))
 
-    assert read_succeeded(journal_path) == {"a": ops_digest(OPS)}
+    assert read_succeeded(journal_path, TARGET) == {"a": ops_digest(OPS)}
 
 
 def test_fsync_happens_once_sync_every_s_has_passed(
@@ -122,7 +126,7 @@ def test_fsync_happens_once_sync_every_s_has_passed(
     synced: list[float] = []
     clock = FakeClock(100.0)
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(clock.now))
-    journal = Journal(journal_path, clock=clock, sync_every_s=1.0)
+    journal = Journal(journal_path, clock=clock, target=TARGET, sync_every_s=1.0)
     try:
         for now in (100.2, 100.9, 101.0, 101.5, 102.1):
             clock.now = now
@@ -135,106 +139,106 @@ def test_fsync_happens_once_sync_every_s_has_passed(
 
 def test_read_succeeded_counts_a_skip_that_holds_the_values_as_done(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
-    journal = Journal(path, clock=FakeClock())
+    journal = Journal(path, clock=FakeClock(), target=TARGET)
     journal.write(_outcome("a", Status.SKIPPED, holds=True))  # unchanged, or done per journal
     journal.close()
 
-    assert read_succeeded(path) == {"a": ops_digest(OPS)}
+    assert read_succeeded(path, TARGET) == {"a": ops_digest(OPS)}
 
 
 def test_a_skip_that_says_nothing_about_the_image_is_not_done(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
-    journal = Journal(path, clock=FakeClock())
+    journal = Journal(path, clock=FakeClock(), target=TARGET)
     journal.write(_outcome("a", Status.SKIPPED, http_status=None))  # e.g. --retry-failed-from
     journal.close()
 
-    assert read_succeeded(path) == {}
+    assert read_succeeded(path, TARGET) == {}
 
 
 def test_the_digest_of_the_manifest_ops_wins_over_the_reduced_ops_sent(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
-    journal = Journal(path, clock=FakeClock())
+    journal = Journal(path, clock=FakeClock(), target=TARGET)
     journal.write(_outcome("a", Status.SUCCEEDED, OTHER_OPS, task_digest=ops_digest(OPS)))
     journal.close()
 
-    assert read_succeeded(path) == {"a": ops_digest(OPS)}
+    assert read_succeeded(path, TARGET) == {"a": ops_digest(OPS)}
 
 
 def test_read_succeeded_later_failure_cancels_success(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
-    journal = Journal(path, clock=FakeClock())
+    journal = Journal(path, clock=FakeClock(), target=TARGET)
     journal.write(_outcome("a", Status.SUCCEEDED))
     journal.write(_outcome("b", Status.SUCCEEDED))
     journal.write(_outcome("a", Status.FAILED, http_status=500))
     journal.close()
 
-    assert read_succeeded(path) == {"b": ops_digest(OPS)}
+    assert read_succeeded(path, TARGET) == {"b": ops_digest(OPS)}
 
 
 def test_read_succeeded_keeps_the_digest_of_the_latest_success(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
-    journal = Journal(path, clock=FakeClock())
+    journal = Journal(path, clock=FakeClock(), target=TARGET)
     journal.write(_outcome("a", Status.SUCCEEDED, OPS))
     journal.write(_outcome("a", Status.SUCCEEDED, OTHER_OPS))
     journal.close()
 
-    assert read_succeeded(path) == {"a": ops_digest(OTHER_OPS)}
+    assert read_succeeded(path, TARGET) == {"a": ops_digest(OTHER_OPS)}
 
 
 def test_read_succeeded_ignores_a_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
-    journal = Journal(path, clock=FakeClock())
+    journal = Journal(path, clock=FakeClock(), target=TARGET)
     journal.write(_outcome("a", Status.SUCCEEDED))
     journal.close()
     with path.open("a", encoding="utf-8") as handle:
         handle.write('{"image_id": "b", "digest": "0123", "status": "succ')
 
-    assert read_succeeded(path) == {"a": ops_digest(OPS)}
+    assert read_succeeded(path, TARGET) == {"a": ops_digest(OPS)}
 
 
 def test_read_succeeded_of_a_missing_journal_is_empty(tmp_path: Path) -> None:
-    assert read_succeeded(tmp_path / "absent.journal") == {}
+    assert read_succeeded(tmp_path / "absent.journal", TARGET) == {}
 
 
 def test_read_succeeded_across_two_runs_appending_to_one_journal(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
-    first = Journal(path, clock=FakeClock())
+    first = Journal(path, clock=FakeClock(), target=TARGET)
     first.write(_outcome("a", Status.SUCCEEDED))
     first.close()
-    second = Journal(path, clock=FakeClock())
+    second = Journal(path, clock=FakeClock(), target=TARGET)
     second.write(_outcome("b", Status.SUCCEEDED))
     second.close()
 
-    assert read_succeeded(path) == {"a": ops_digest(OPS), "b": ops_digest(OPS)}
+    assert read_succeeded(path, TARGET) == {"a": ops_digest(OPS), "b": ops_digest(OPS)}
 
 
 def test_second_journal_on_same_path_is_locked_out_while_first_is_open(
     journal: Journal, journal_path: Path
 ) -> None:
     with pytest.raises(LockedError, match="locked by another batch-ims run"):
-        Journal(journal_path, clock=FakeClock())
+        Journal(journal_path, clock=FakeClock(), target=TARGET)
 
 
 def test_second_journal_opens_after_the_first_closes(journal_path: Path) -> None:
-    first = Journal(journal_path, clock=FakeClock())
+    first = Journal(journal_path, clock=FakeClock(), target=TARGET)
     first.close()
 
-    second = Journal(journal_path, clock=FakeClock())
+    second = Journal(journal_path, clock=FakeClock(), target=TARGET)
     second.write(_outcome("a", Status.SUCCEEDED))
     second.close()
 
-    assert read_succeeded(journal_path) == {"a": ops_digest(OPS)}
+    assert read_succeeded(journal_path, TARGET) == {"a": ops_digest(OPS)}
 
 
 def test_refused_second_journal_does_not_disturb_the_first(
     journal: Journal, journal_path: Path
 ) -> None:
     with pytest.raises(LockedError):
-        Journal(journal_path, clock=FakeClock())
+        Journal(journal_path, clock=FakeClock(), target=TARGET)
 
     journal.write(_outcome("a", Status.SUCCEEDED))
 
-    assert read_succeeded(journal_path) == {"a": ops_digest(OPS)}
+    assert read_succeeded(journal_path, TARGET) == {"a": ops_digest(OPS)}
 
 
 def test_lock_of_a_killed_process_is_taken_over(journal_path: Path) -> None:
@@ -246,14 +250,14 @@ def test_lock_of_a_killed_process_is_taken_over(journal_path: Path) -> None:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(LockedError):
-            Journal(journal_path, clock=FakeClock())
+            Journal(journal_path, clock=FakeClock(), target=TARGET)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
         if holder.stdout is not None:
             holder.stdout.close()
 
-    journal = Journal(journal_path, clock=FakeClock())
+    journal = Journal(journal_path, clock=FakeClock(), target=TARGET)
     journal.close()
 
     assert holder.returncode == -signal.SIGKILL
@@ -275,6 +279,7 @@ def test_a_line_is_exactly_what_json_dumps_gives_for_its_fields(
             "holds": False,
             "http_status": None,
             "at": "2024-03-15T08:15:00.00Z",
+            "target": TARGET,
         },
         {
             "image_id": "b",
@@ -283,6 +288,7 @@ def test_a_line_is_exactly_what_json_dumps_gives_for_its_fields(
             "holds": True,
             "http_status": 200,
             "at": "2024-03-15T08:15:00.00Z",
+            "target": TARGET,
         },
     ]
     assert lines == [json.dumps(line, ensure_ascii=False) for line in expected]
@@ -313,12 +319,38 @@ def test_an_outcome_of_fewer_ops_than_the_manifests_keeps_the_manifests_digest()
     assert reduced.ops_shown() == ops_json(OTHER_OPS)
 
 
+def test_every_line_names_its_target_and_the_owner_line_the_runs(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, clock=FakeClock(), target=TARGET)
+    journal.write(_outcome("a", Status.SUCCEEDED))
+    journal.write(dataclasses.replace(_outcome("b", Status.SUCCEEDED), target=ELSEWHERE))
+    journal.close()
+    lines = _lines(path)
+    assert [line["target"] for line in lines] == [TARGET, TARGET, ELSEWHERE]
+
+
+def test_a_journal_of_another_target_skips_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, clock=FakeClock(), target=ELSEWHERE)
+    journal.write(_outcome("a", Status.SUCCEEDED))
+    journal.close()
+    assert read_succeeded(path, ELSEWHERE) == {"a": ops_digest(OPS)}
+    assert read_succeeded(path, TARGET) == {}
+
+
+def test_lines_without_a_target_from_older_journals_count_for_any(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    line = {"image_id": "a", "digest": ops_digest(OPS), "status": "succeeded", "holds": True}
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert read_succeeded(path, TARGET) == {"a": ops_digest(OPS)}
+
+
 def test_withdraw_removes_a_new_journal_and_restores_an_earlier_one(tmp_path: Path) -> None:
     new, earlier = tmp_path / "new.jsonl", tmp_path / "earlier.jsonl"
     earlier.write_text('{"image_id": "a"}\n', encoding="utf-8")
 
     for path in (new, earlier):
-        Journal(path, clock=lambda: 0.0).withdraw()
+        Journal(path, clock=lambda: 0.0, target="").withdraw()
 
     assert not new.exists()
     assert earlier.read_text(encoding="utf-8") == '{"image_id": "a"}\n'

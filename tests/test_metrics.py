@@ -113,6 +113,7 @@ def test_metrics_are_built_from_the_run_summary() -> None:
         latency_ms={"p50": 1.0, "p95": 2.0, "p99": 3.0},
         exit_code=1,
         report="out/report.csv",
+        targets={},
     )
 
     metrics = RunMetrics.from_summary(
@@ -311,3 +312,19 @@ def test_malformed_pushgateway_url_is_a_warning() -> None:
         assert not push("pushgateway:9091", _metrics())
 
     assert [log["event"] for log in logs] == ["metrics.push_failed"]
+
+
+def test_a_run_over_several_targets_reports_each_targets_images() -> None:
+    targets = {
+        "ims https://ims.cn-north-4.myhuaweicloud.com region cn-north-4": {"succeeded": 2},
+        "ims https://ims.eu-de.otc.t-systems.com region eu-de": {"succeeded": 1, "drifted": 1},
+    }
+    metrics = RunMetrics(
+        job="nightly", started_at=STARTED, finished_at=FINISHED, exit_code=1, targets=targets
+    )
+    exposed = generate_latest(build_registry(metrics)).decode()
+    assert (
+        'batch_ims_last_run_target_images{job="nightly",status="drifted",'
+        'target="ims https://ims.eu-de.otc.t-systems.com region eu-de"} 1.0'
+    ) in exposed
+    assert exposed.count("batch_ims_last_run_target_images{") == 3

@@ -75,6 +75,7 @@ def test_csv_columns_are_exactly_columns_in_order(tmp_path: Path) -> None:
         "12",
         "2024-03-15T08:15:00.00Z",
         "ok",
+        "",
     ]
 
 

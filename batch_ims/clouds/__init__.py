@@ -11,12 +11,17 @@ attribute rules and the failure hints, and names no cloud itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batch_ims.clouds.base import Cloud
 from batch_ims.errors import UsageError
 from batch_ims.settings import RunSettings
 
-__all__ = ["Cloud", "choose_cloud", "cloud_name"]
+if TYPE_CHECKING:  # numpy comes with the manifest reader
+    from batch_ims.manifest.targets import TargetCells
+
+__all__ = ["Cloud", "choose_cloud", "cloud_name", "scoped_cloud"]
 
 
 def cloud_name(settings: RunSettings, env: Mapping[str, str]) -> str | None:
@@ -51,3 +56,11 @@ def choose_cloud(settings: RunSettings, env: Mapping[str, str]) -> Cloud:
         endpoint=settings.endpoint,
         profile=settings.profile,
     )
+
+
+def scoped_cloud(cloud: Cloud, cells: TargetCells, manifest: Path) -> Cloud:
+    """The cloud for the manifest rows with these target cells; a refusal names the cell."""
+    try:
+        return cloud.scoped(cells.values)
+    except UsageError as exc:
+        raise UsageError(f"{cells.where(str(manifest))}: {exc}") from exc

@@ -6,7 +6,7 @@ the manifest reader and the outputs take the answers as arguments and name no cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -38,6 +38,12 @@ class Explained:
     image_endpoint: str
     auth_endpoint: str
     auth_mode: str
+    scope: str  # the credentials' scope: project, region or cloud
+
+    @property
+    def identity(self) -> str:
+        """One line that tells two targets apart: the journal's and the report's `target`."""
+        return f"{self.service} {self.image_endpoint} {self.scope}".strip()
 
 
 class Cloud(Protocol):
@@ -51,6 +57,16 @@ class Cloud(Protocol):
     @property
     def rules(self) -> AttributeRules:
         """The attribute rules a manifest is validated against before anything is sent."""
+        ...
+
+    @property
+    def target_columns(self) -> tuple[str, ...]:
+        """Manifest columns that choose a target per row (e.g. a region), in header case."""
+        ...
+
+    def scoped(self, cells: Mapping[str, str]) -> Cloud:
+        """This cloud for the rows whose target columns hold `cells` (empty: itself);
+        UsageError when a value cannot name a target."""
         ...
 
     def target(self) -> Target:

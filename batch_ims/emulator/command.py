@@ -10,6 +10,7 @@ import asyncio
 import ipaddress
 import signal
 from collections.abc import Callable
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,9 +18,22 @@ import click
 
 from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.emulator.server import start_emulator
+from batch_ims.sample_data import SEED_IMAGES, sample
 
 _SHARE = click.FloatRange(0.0, 1.0)
 _F = TypeVar("_F", bound=Callable[..., Any])
+_SHIPPED_SEED = "demo"
+_SEED_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _seed(ctx: click.Context, param: click.Parameter, value: str | None) -> Traversable | None:
+    """A JSON file of images, or `demo`: the images shipped with batch-ims."""
+    if value is None:
+        return None
+    if value == _SHIPPED_SEED:
+        return sample(SEED_IMAGES)
+    path: Path = _SEED_FILE.convert(value, param, ctx)
+    return path
 
 
 def _share_option(name: str, what: str) -> Callable[[_F], _F]:
@@ -35,7 +49,13 @@ def emulator_command() -> click.Command:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
 @click.option("--images", type=click.IntRange(min=0), default=0, help="Generate N active images.")
-@click.option("--seed", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--seed",
+    metavar="FILE|demo",
+    callback=_seed,
+    help="Images from a JSON file; `demo`: the images the demo's and samples/ manifests "
+    "refer to, shipped with batch-ims (./demo for a file named demo).",
+)
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests/s.")
 @click.option("--rate-burst", type=click.FloatRange(min=1), help="Bucket size (default: 1 s).")
 @_share_option("--fail-rate", "Share of 5xx answers (500/502/503/504).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 _SHARES = ("fail_rate", "reset_rate", "drop_after_apply_rate", "ims_throttle_rate")
 
@@ -20,7 +20,7 @@ class EmulatorConfig:
     """
 
     images: int = 0
-    seed: Path | None = None
+    seed: Traversable | None = None  # a Path, or a file shipped in the package
     rate_limit: float | None = None  # requests per second over all IMS requests
     rate_burst: float | None = None  # bucket size in requests; None: one second's worth
     fail_rate: float = 0.0

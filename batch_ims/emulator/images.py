@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 Image = dict[str, Any]
@@ -134,7 +134,7 @@ def generate_images(count: int, *, owner: str = "") -> dict[str, Image]:
     return images
 
 
-def load_seed(path: Path, *, owner: str = "") -> dict[str, Image]:
+def load_seed(path: Traversable, *, owner: str = "") -> dict[str, Image]:
     """Images from a JSON file: a list of image objects (or `{"images": [...]}`).
 
     Each object needs `id`, `name` and `status` as strings; missing IMS attributes

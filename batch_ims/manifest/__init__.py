@@ -23,6 +23,7 @@ from batch_ims.manifest.rules import AttributeRules, AttributeWarning
 from batch_ims.models import ImageTask, InvalidItem
 
 if TYPE_CHECKING:  # numpy is imported only when a manifest is read
+    from batch_ims.manifest.targets import TargetCells
     from batch_ims.manifest.valid import AttributeSummary, TaskStream, ValidRows
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "attribute_error",
     "check_value",
     "load_manifest",
+    "load_manifest_targets",
     "normalize_image_id",
     "validate_rows",
 ]
@@ -101,6 +103,29 @@ def load_manifest(
     from batch_ims.manifest.load import load
 
     return load(str(path), sheet=sheet, encoding=encoding, rules=rules, strict=strict)
+
+
+def load_manifest_targets(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    rules: AttributeRules,
+    target_columns: tuple[str, ...],
+    strict: bool = False,
+) -> list[tuple[TargetCells, Manifest]]:
+    """`load_manifest`, split by the target columns the cloud names (`manifest.targets`):
+    one part with no target cells when the file has none of those columns."""
+    from batch_ims.manifest.load import load_targets
+
+    return load_targets(
+        str(path),
+        sheet=sheet,
+        encoding=encoding,
+        rules=rules,
+        target_columns=target_columns,
+        strict=strict,
+    )
 
 
 def validate_rows(

@@ -3,7 +3,7 @@
 Order of detection: a byte-order mark (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE); NUL bytes laid out
 like UTF-16 text without a mark; strict UTF-8 over the whole file (a valid UTF-8 file is
 UTF-8); a file that is mostly UTF-8 with a few stray bytes is refused; otherwise the code
-page Excel saved it in, found by charset-normalizer among a few candidates (`detect`), and
+page Excel saved it in, found among a few candidates by `detect` (see its rule), and
 refused when the choice is not clear-cut. An explicit encoding overrides all of it.
 Whatever is chosen is checked over the whole file, in chunks, so a bad byte is reported with
 its offset before anything is parsed. The same pass measures lines, which tells the reader

@@ -19,6 +19,7 @@ from batch_ims.manifest.layout import (
 from batch_ims.manifest.read import read_table
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.manifest.table import INDEX, Table, object_array
+from batch_ims.manifest.targets import TargetCells, split_targets
 from batch_ims.manifest.typos import find_typos, refuse_typos
 from batch_ims.manifest.validate import validate_columns, validate_entries
 from batch_ims.models import ImageTask, InvalidItem
@@ -36,6 +37,30 @@ def load(
 ) -> Manifest:
     started = time.perf_counter()
     table = read_table(path, sheet=sheet, encoding=encoding)
+    return _validated(path, table, rules=rules, strict=strict, started=started)
+
+
+def load_targets(
+    path: str,
+    *,
+    sheet: str | None,
+    encoding: str | None,
+    rules: AttributeRules,
+    target_columns: tuple[str, ...],
+    strict: bool = False,
+) -> list[tuple[TargetCells, Manifest]]:
+    """The manifest split by its target columns (see `targets`), each part validated."""
+    started = time.perf_counter()
+    table = read_table(path, sheet=sheet, encoding=encoding)
+    return [
+        (target, _validated(path, part, rules=rules, strict=strict, started=started))
+        for target, part in split_targets(path, table, target_columns)
+    ]
+
+
+def _validated(
+    path: str, table: Table, *, rules: AttributeRules, strict: bool, started: float
+) -> Manifest:
     columns = resolve_columns(path, table, rules)
     if not table.small_cells:
         check_cell_sizes(path, table)

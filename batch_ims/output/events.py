@@ -119,7 +119,7 @@ class Recorder:
         self.failure: OutputWriteError | None = None
 
     def record(self, outcome: Outcome) -> None:
-        self._stats.count(outcome.status)
+        self._stats.count(outcome.status, outcome.target)
         for sink in self._sinks:
             try:
                 sink.write(outcome)

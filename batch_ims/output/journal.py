@@ -29,8 +29,19 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class Journal:
-    def __init__(self, path: Path, *, clock: Callable[[], float], sync_every_s: float = 1.0):
+    """One JSON line per finished image, each naming its target: the outcome's own in a run
+    over several targets, else the run's (`target`)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float],
+        target: str,
+        sync_every_s: float = 1.0,
+    ):
         self.path = path
+        self._target = target
         self._clock = clock
         self._sync_every_s = sync_every_s
         self._last_sync = clock()
@@ -50,7 +61,12 @@ class Journal:
         self._write_owner()
 
     def _write_owner(self) -> None:
-        owner = {"event": "run.started", "pid": os.getpid(), "host": socket.gethostname()}
+        owner = {
+            "event": "run.started",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "target": self._target,
+        }
         self._file.write(json.dumps(owner) + "\n")
         self._file.flush()
 
@@ -65,7 +81,8 @@ class Journal:
             f'"digest": "{outcome.digest()}", '
             f'"status": "{status.value}", "holds": {"true" if holds else "false"}, '
             f'"http_status": {"null" if http_status is None else http_status}, '
-            f'"at": "{outcome.finished_at}"}}\n'
+            f'"at": "{outcome.finished_at}", '
+            f'"target": {_encode(outcome.target or self._target)}}}\n'
         )
         self._recorded = True
         _write_all(self._fd, line.encode("utf-8"))  # in the kernel before the image is done
@@ -114,14 +131,15 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data) :]
 
 
-def read_succeeded(path: Path) -> dict[str, str]:
-    """image_id -> ops digest of its latest success in the journal (for --resume).
+def read_succeeded(path: Path, target: str) -> dict[str, str]:
+    """image_id -> ops digest of its latest success at `target` in the journal (--resume).
 
     Done means `holds`: the image succeeded, or was found already holding the values
     (`--skip-unchanged`), or was skipped because an earlier journal said so. Other skips
     (dry run, --retry-failed-from) say nothing about the image. A later `failed` line
-    cancels an earlier success. A torn last
-    line (the process was killed mid-write) and unrelated lines are ignored.
+    cancels an earlier success. Lines of another target say nothing about this one (lines
+    without a target, from journals written before targets were recorded, count for any).
+    A torn last line (the process was killed mid-write) and unrelated lines are ignored.
     """
     done: dict[str, str] = {}
     try:
@@ -135,6 +153,8 @@ def read_succeeded(path: Path) -> dict[str, str]:
             except ValueError:
                 continue
             if not isinstance(entry, dict) or "image_id" not in entry:
+                continue
+            if entry.get("target", target) != target:
                 continue
             image_id = str(entry["image_id"])
             if entry.get("holds", entry.get("status") == Status.SUCCEEDED.value):

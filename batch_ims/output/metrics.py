@@ -75,6 +75,7 @@ class RunMetrics:
     retries: int = 0
     throttled: int = 0
     shard: str | None = None  # "K/N"
+    targets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # several targets
 
     def __post_init__(self) -> None:
         if not self.job:
@@ -104,6 +105,7 @@ class RunMetrics:
             retries=summary.retries,
             throttled=summary.throttled,
             shard=shard,
+            targets=summary.targets,
         )
 
     @property
@@ -167,6 +169,16 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
         metrics.throttled,
     )
     gauge("last_run_exit_code", "Exit code of the last run.", metrics.exit_code)
+    if metrics.targets:
+        by_target = Gauge(
+            PREFIX + "last_run_target_images",
+            "Images of the last run by target and report status (runs over several targets).",
+            [*names, "target", "status"],
+            registry=registry,
+        )
+        for target, counts in metrics.targets.items():
+            for status, value in counts.items():
+                by_target.labels(**base, target=target, status=status).set(value)
     return registry
 
 

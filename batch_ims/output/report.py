@@ -39,6 +39,7 @@ COLUMNS = (
     "duration_ms",
     "finished_at",
     "note",
+    "target",
 )
 FORMATS = (".csv", ".jsonl", ".xlsx")
 _NO_ROW = 2**62  # outcomes without a manifest row go last, in finishing order
@@ -59,6 +60,7 @@ def report_row(outcome: Outcome) -> dict[str, Any]:
         "duration_ms": outcome.duration_ms,
         "finished_at": outcome.finished_at,
         "note": outcome.note,
+        "target": outcome.target,
     }
 
 
@@ -88,6 +90,7 @@ def _text_cells(spooled: dict[str, Any]) -> list[str]:
         str(row["duration_ms"]),
         row["finished_at"],
         neutralise(row["note"]),
+        neutralise(row["target"]),
     ]
 
 
@@ -107,6 +110,7 @@ def _csv_cells(outcome: Outcome) -> list[str]:
         str(outcome.duration_ms),
         redact_text(outcome.finished_at),
         neutralise(redact_text(outcome.note)),
+        neutralise(redact_text(outcome.target)),
     ]
 
 
@@ -158,8 +162,9 @@ _WIDTHS = {
     "duration_ms": 13,
     "finished_at": 25,
     "note": 40,
+    "target": 40,
 }
-_FAILURES = frozenset({"failed", "aborted", "invalid"})
+_FAILURES = frozenset({"failed", "aborted", "invalid", "drifted"})
 
 
 class _Xlsx:

@@ -26,6 +26,7 @@ class Summary:
     latency_ms: dict[str, float]
     exit_code: int
     report: str
+    targets: dict[str, dict[str, int]]  # each target's counts, in a run over several
 
     @classmethod
     def build(
@@ -43,6 +44,7 @@ class Summary:
             latency_ms=stats.percentiles(),
             exit_code=exit_code,
             report=str(report),
+            targets=stats.target_counts(),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -58,7 +60,7 @@ class Summary:
             "latency_ms": self.latency_ms,
             "exit_code": self.exit_code,
             "report": self.report,
-        }
+        } | ({"targets": self.targets} if self.targets else {})
 
     def log_fields(self) -> dict[str, Any]:
         return self.as_json()
@@ -72,6 +74,9 @@ class Summary:
             f"{self.throttled} throttled) "
             f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"
             f"  report: {shown(self.report)}\n"
+        ) + "".join(
+            f"  {shown(target)}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "\n"
+            for target, counts in self.targets.items()
         )
 
 

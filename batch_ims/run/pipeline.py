@@ -12,7 +12,7 @@ import contextlib
 import gc
 import shlex
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,34 +20,32 @@ from typing import TextIO
 
 import structlog
 
-from batch_ims.clouds import Cloud, choose_cloud
+from batch_ims.clouds import choose_cloud
 from batch_ims.clouds.auth import AuthFailedError
-from batch_ims.clouds.base import Target
 from batch_ims.console import shown
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError, UsageError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.models import Status, Tasks, invalid, unsent
+from batch_ims.models import Outcome, Status, Tasks, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
 from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, claim_textfile, push, write_claimed
 from batch_ims.output.paths import OutputPaths, output_paths
-from batch_ims.output.planfile import PlannedImage, read_plan
 from batch_ims.output.progress import Progress
 from batch_ims.output.report import Report
 from batch_ims.output.summary import Summary, write_summary
 from batch_ims.output.undo import UndoWriter
-from batch_ims.run.bound import check_plan
 from batch_ims.run.current_state import CurrentStateStage
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send, aborted
 from batch_ims.run.image import ImageStep
 from batch_ims.run.manifest_lock import manifest_lock
-from batch_ims.run.prepare import Prepared, check_offline, load, prepare
+from batch_ims.run.prepare import check_offline
 from batch_ims.run.recheck import recheck
 from batch_ims.run.session import SignInStopped, open_session
 from batch_ims.run.signals import Signals, finishing
 from batch_ims.run.stop import RunStop, StopReason
+from batch_ims.run.units import Unit, build_units
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 
@@ -69,40 +67,29 @@ class _Run:
     settings: RunSettings
     environment: Environment
     paths: OutputPaths
-    prepared: Prepared
+    units: list[Unit]  # one per target: a manifest without target columns has one
     stats: RunStats
     stop: RunStop
-    cloud: Cloud
-    planned: Mapping[str, PlannedImage] | None  # --plan: the reviewed "before" of each image
+
+    @property
+    def images(self) -> int:
+        return sum(unit.prepared.images for unit in self.units)
 
 
 def run(settings: RunSettings, environment: Environment) -> ExitCode:
     """Validate everything that can be checked offline, then send; returns the exit code."""
     now = datetime.now(UTC)
     cloud = choose_cloud(settings, environment.env)
-    target = None if settings.dry_run else cloud.target()
     paths = output_paths(settings, now)
     check_offline(settings, paths)
-    manifest = load(settings, cloud.rules)
-    planned = None
-    if settings.plan is not None:
-        planned = check_plan(read_plan(settings.plan), settings, manifest, cloud.explain())
-    prepared = prepare(settings, manifest, paths)
-    if target is not None:
-        _confirm(settings, environment, prepared, cloud)
-    state = _Run(
-        settings,
-        environment,
-        paths,
-        prepared,
-        RunStats(),
-        RunStop(settings.stop_policy),
-        cloud,
-        planned,
-    )
+    units = build_units(settings, cloud, paths)
+    live = not settings.dry_run
+    if live:
+        _confirm(settings, environment, units)
+    state = _Run(settings, environment, paths, units, RunStats(), RunStop(settings.stop_policy))
     started, started_at = time.monotonic(), time.time()
     with finishing(state.stop), contextlib.ExitStack() as claims:
-        if target is not None:  # first: a refused run leaves no file behind
+        if live:  # first: a refused run leaves no file behind
             claims.enter_context(
                 manifest_lock(settings.manifest, sharded=settings.shard is not None)
             )
@@ -113,19 +100,14 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
             )
         if settings.metrics_file is not None:  # likewise
             metrics_out = claims.enter_context(claim_textfile(settings.metrics_file))
-        with _open_sinks(state, live=target is not None) as sinks:
-            _record_unsent(state, sinks.recorder, dry_run=target is None)
-            if target is not None:
+        with _open_sinks(state, live=live) as sinks:
+            _record_unsent(state, sinks.recorder, dry_run=not live)
+            if live:
                 with fewer_collections():
-                    asyncio.run(_send(state, target, sinks))
+                    asyncio.run(_send(state, sinks))
         failure = sinks.recorder.failure
         code = _summarise(
-            state,
-            target,
-            time.monotonic() - started,
-            started_at,
-            (summary_out, metrics_out),
-            failure,
+            state, live, time.monotonic() - started, started_at, (summary_out, metrics_out), failure
         )
     if failure is not None:
         raise failure  # one line, exit 74: the other outputs are closed
@@ -166,7 +148,8 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
 
         journal = None
         if live and paths.journal is not None:
-            journal = Journal(paths.journal, clock=time.monotonic)  # the recorder closes it
+            default = state.units[0].identity if len(state.units) == 1 else ""
+            journal = Journal(paths.journal, clock=time.monotonic, target=default)
             stack.callback(journal.withdraw)  # opening what follows failed: as it was
         report = Report(paths.report, overwrite=_replace(settings))
         stack.callback(report.discard)  # likewise: nothing once the recorder committed it
@@ -175,7 +158,7 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
             undo = UndoWriter(settings.undo_manifest, append=settings.resume, on_error=undo_failed)
             stack.callback(undo.close)
         progress = Progress(
-            total=state.prepared.images,
+            total=state.images,
             stats=state.stats,
             interval_s=settings.progress_interval,
             clock=time.monotonic,
@@ -193,20 +176,17 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
         yield _Sinks(recorder, progress, undo)
 
 
-def _confirm(
-    settings: RunSettings, environment: Environment, prepared: Prepared, cloud: Cloud
-) -> None:
+def _confirm(settings: RunSettings, environment: Environment, units: list[Unit]) -> None:
     """On a terminal, without --plan or --yes: the counts, and one question before sending."""
     if environment.confirm is None or settings.yes or settings.plan is not None:
         return
-    count = len(prepared.selection.send)
+    count = sum(len(unit.prepared.selection.send) for unit in units)
     if count == 0:
         return
-    explained = cloud.explain()
-    question = (
-        f"send changes to {count} images ({explained.service} at {explained.image_endpoint}, "
-        f"{len(prepared.invalid)} invalid, {len(prepared.selection.skipped)} skipped)?"
-    )
+    invalid = sum(len(unit.prepared.invalid) for unit in units)
+    skipped = sum(len(unit.prepared.selection.skipped) for unit in units)
+    where = units[0].identity if len(units) == 1 else f"{len(units)} targets"
+    question = f"send changes to {count} images ({where}, {invalid} invalid, {skipped} skipped)?"
     if not environment.confirm(question):
         raise UsageError("not confirmed: nothing sent (--yes skips the question)")
 
@@ -224,66 +204,82 @@ def _stop_on_output(state: _Run) -> None:
 
 
 def _record_unsent(state: _Run, recorder: Recorder, *, dry_run: bool) -> None:
-    for item in state.prepared.invalid:
-        recorder.record(invalid(item))
-    for outcome in state.prepared.selection.skipped:
-        recorder.record(outcome)
-    if dry_run:
-        for task in state.prepared.selection.send:
-            recorder.record(unsent(task, Status.SKIPPED, "dry run: not sent"))
+    for unit in state.units:
+        record = unit.record(recorder.record)
+        for item in unit.prepared.invalid:
+            record(invalid(item))
+        for outcome in unit.prepared.selection.skipped:
+            record(outcome)
+        if dry_run:
+            for task in unit.prepared.selection.send:
+                record(unsent(task, Status.SKIPPED, "dry run: not sent"))
 
 
-async def _send(state: _Run, target: Target, sinks: _Sinks) -> None:
-    settings = state.settings
-    tasks = state.prepared.selection.send
+async def _send(state: _Run, sinks: _Sinks) -> None:
+    """Every target at once, each through its own session, rate and workers; one stop."""
     async with Signals(state.stop) as signals:
+        dispatchers: list[Dispatcher] = []
+
+        def cancel_in_flight() -> None:
+            for dispatcher in dispatchers:
+                dispatcher.cancel_in_flight()
+
+        signals.on_second = cancel_in_flight
+        ticker = asyncio.create_task(_tick(sinks, state.settings.progress_interval))
         try:
-            async with open_session(
-                settings, target, stats=state.stats, stop=state.stop
-            ) as connected:
-                step = connected.step
-                tasks = await _recheck(step, tasks, sinks.recorder)
-                _log.info(
-                    "run.started",
-                    service=connected.service,
-                    endpoint=str(connected.endpoint),
-                    auth=target.auth.describe(),
-                    images=len(tasks),
-                    rate=settings.rate,
-                    concurrency=settings.concurrency,
-                )
-                send: Send = step.patch
-                planned = None if settings.ignore_drift else state.planned
-                if settings.skip_unchanged or sinks.undo is not None or planned is not None:
-                    send = CurrentStateStage(
-                        step,
-                        skip_unchanged=settings.skip_unchanged,
-                        wide_layout=state.prepared.wide_layout,
-                        undo=sinks.undo,
-                        planned=planned,
-                    ).send
-                dispatcher = Dispatcher(
-                    send=send,
-                    record=sinks.recorder.record,
-                    stop=state.stop,
-                    options=DispatchOptions(
-                        concurrency=settings.concurrency, grace_s=settings.grace
-                    ),
-                )
-                signals.on_second = dispatcher.cancel_in_flight
-                ticker = asyncio.create_task(_tick(sinks, settings.progress_interval))
-                try:
-                    await dispatcher.run(tasks)
-                finally:
-                    ticker.cancel()
-        except AuthFailedError as exc:
-            _abort_all(state, sinks.recorder, exc)
-        except SignInStopped:
-            for task in tasks:
-                sinks.recorder.record(aborted(task))
+            await asyncio.gather(
+                *(_send_unit(state, unit, sinks, dispatchers) for unit in state.units)
+            )
+        finally:
+            ticker.cancel()
 
 
-async def _recheck(step: ImageStep, tasks: Tasks, recorder: Recorder) -> Tasks:
+async def _send_unit(state: _Run, unit: Unit, sinks: _Sinks, dispatchers: list[Dispatcher]) -> None:
+    settings = state.settings
+    target = unit.target
+    assert target is not None
+    record = unit.record(sinks.recorder.record)
+    tasks = unit.prepared.selection.send
+    try:
+        async with open_session(settings, target, stats=state.stats, stop=state.stop) as connected:
+            step = connected.step
+            tasks = await _recheck(step, tasks, record)
+            _log.info(
+                "run.started",
+                service=connected.service,
+                endpoint=str(connected.endpoint),
+                target=unit.identity,
+                auth=target.auth.describe(),
+                images=len(tasks),
+                rate=settings.rate,
+                concurrency=settings.concurrency,
+            )
+            send: Send = step.patch
+            planned = None if settings.ignore_drift else unit.planned
+            if settings.skip_unchanged or sinks.undo is not None or planned is not None:
+                send = CurrentStateStage(
+                    step,
+                    skip_unchanged=settings.skip_unchanged,
+                    wide_layout=unit.prepared.wide_layout,
+                    undo=sinks.undo,
+                    planned=planned,
+                ).send
+            dispatcher = Dispatcher(
+                send=send,
+                record=record,
+                stop=state.stop,
+                options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
+            )
+            dispatchers.append(dispatcher)
+            await dispatcher.run(tasks)
+    except AuthFailedError as exc:
+        _abort_all(state, unit, record, exc)
+    except SignInStopped:
+        for task in tasks:
+            record(aborted(task))
+
+
+async def _recheck(step: ImageStep, tasks: Tasks, record: Callable[[Outcome], None]) -> Tasks:
     """With the service's live rules (if it publishes any), refuse what they refuse."""
     rules = await step.service_rules()
     if rules is None:
@@ -291,16 +287,19 @@ async def _recheck(step: ImageStep, tasks: Tasks, recorder: Recorder) -> Tasks:
     checked = recheck(tasks, rules)
     _log.info("service.rules_read", service=rules.service, refused=len(checked.refused))
     for outcome in checked.refused:
-        recorder.record(outcome)
+        record(outcome)
     return checked.send
 
 
-def _abort_all(state: _Run, recorder: Recorder, exc: AuthFailedError) -> None:
+def _abort_all(
+    state: _Run, unit: Unit, record: Callable[[Outcome], None], exc: AuthFailedError
+) -> None:
+    """Sign-in refused at one target: its images are aborted, and the run stops (exit 3)."""
     state.stop.stop(StopReason.AUTH)
-    _log.error("auth.failed", error=str(exc))
+    _log.error("auth.failed", error=str(exc), target=unit.identity)
     note = "not sent: authentication failed"
-    for task in state.prepared.selection.send:
-        recorder.record(unsent(task, Status.ABORTED, note, code="auth_failed", message=str(exc)))
+    for task in unit.prepared.selection.send:
+        record(unsent(task, Status.ABORTED, note, code="auth_failed", message=str(exc)))
 
 
 async def _tick(sinks: _Sinks, interval_s: float) -> None:
@@ -312,7 +311,7 @@ async def _tick(sinks: _Sinks, interval_s: float) -> None:
 
 def _summarise(
     state: _Run,
-    target: Target | None,
+    live: bool,
     duration_s: float,
     started_at: float,
     claimed: tuple[OutputFile | None, OutputFile | None],
@@ -327,11 +326,11 @@ def _summarise(
         duration_s=duration_s,
         exit_code=int(code),
         report=state.paths.report,
-        images=state.prepared.images,
+        images=state.images,
     )
     _log.info("run.finished", **summary.log_fields())
-    if target is not None:
-        _explain_stop(state, target)
+    if live:
+        _explain_stop(state)
     if summary_out is not None:
         write_summary(summary_out, summary)
     _publish_metrics(state.settings, summary, started_at, metrics_out)
@@ -384,19 +383,30 @@ def resume_command(argv: tuple[str, ...], journal: Path) -> str:
     return shlex.join([*kept, "--resume", "--journal", str(journal)])
 
 
-def _explain_stop(state: _Run, target: Target) -> None:
+def _unit_of(state: _Run, image_id: str | None) -> Unit:
+    """The target an image was sent to (the first holding it), else the first target."""
+    if len(state.units) > 1 and image_id is not None:
+        for unit in state.units:
+            if any(task.image_id == image_id for task in unit.prepared.selection.send):
+                return unit
+    return state.units[0]
+
+
+def _explain_stop(state: _Run) -> None:
     """One line for a run that stopped on its own: what went wrong and what to check."""
     stop = state.stop
     if stop.reason is StopReason.UNREACHABLE:
         line = f"cannot reach {stop.last_unreachable}"
     elif stop.reason is StopReason.AUTH:
         last = stop.last_auth_failure
-        line = state.cloud.failure_hint(
+        unit = _unit_of(state, last.image_id if last else None)
+        assert unit.target is not None
+        line = unit.cloud.failure_hint(
             code=last.error_code if last else "",
             message=last.error_message if last else "",
             server_date=state.stats.server_date,
             now=datetime.now(UTC),
-            auth=target.auth,
+            auth=unit.target.auth,
         )
         _log.error("run.auth_failed", hint=line)
     else:

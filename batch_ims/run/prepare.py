@@ -13,8 +13,9 @@ from pathlib import Path
 import structlog
 
 from batch_ims.errors import UsageError
-from batch_ims.manifest import Manifest, load_manifest
+from batch_ims.manifest import Manifest, load_manifest_targets
 from batch_ims.manifest.rules import AttributeRules
+from batch_ims.manifest.targets import TargetCells
 from batch_ims.models import InvalidItem
 from batch_ims.output.journal import read_succeeded
 from batch_ims.output.metrics import check_textfile_path
@@ -38,25 +39,31 @@ class Prepared:
     wide_layout: bool
 
 
-def load(settings: RunSettings, rules: AttributeRules) -> Manifest:
-    manifest = load_manifest(
+def load(
+    settings: RunSettings, rules: AttributeRules, target_columns: tuple[str, ...]
+) -> list[tuple[TargetCells, Manifest]]:
+    """The manifest, split by its target columns (one part when it has none)."""
+    parts = load_manifest_targets(
         settings.manifest,
         sheet=settings.sheet,
         encoding=settings.encoding,
         strict=settings.strict,
         rules=rules,
+        target_columns=target_columns,
     )
-    for warning in manifest.warnings:
-        _log.warning("manifest.typo", warning=warning.describe())
-    _log.info(
-        "manifest.loaded",
-        path=str(settings.manifest),
-        layout=manifest.layout,
-        rows=manifest.row_count,
-        images=manifest.image_count,
-        invalid=len(manifest.invalid),
-    )
-    return manifest
+    for target, manifest in parts:
+        for warning in manifest.warnings:
+            _log.warning("manifest.typo", warning=warning.describe())
+        _log.info(
+            "manifest.loaded",
+            path=str(settings.manifest),
+            target=target.label,
+            layout=manifest.layout,
+            rows=manifest.row_count,
+            images=manifest.image_count,
+            invalid=len(manifest.invalid),
+        )
+    return parts
 
 
 def check_offline(settings: RunSettings, paths: OutputPaths) -> None:
@@ -98,11 +105,16 @@ def _check_tls(ca_bundle: Path | None) -> None:
         ) from exc
 
 
-def prepare(settings: RunSettings, manifest: Manifest, paths: OutputPaths) -> Prepared:
+def prepare(
+    settings: RunSettings, manifest: Manifest, paths: OutputPaths, *, target: str
+) -> Prepared:
+    """Select what to send to `target` (a journal's lines of other targets say nothing)."""
     earlier = None
     if settings.retry_failed_from is not None:
         earlier = read_report_statuses(settings.retry_failed_from)
-    done = read_succeeded(paths.journal) if settings.resume and paths.journal else None
+    done = None
+    if settings.resume and paths.journal:
+        done = read_succeeded(paths.journal, target)
     selection = select(
         manifest.task_stream(), earlier_report=earlier, journal_done=done, shard=settings.shard
     )

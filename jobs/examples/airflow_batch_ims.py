@@ -44,7 +44,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 DAG_ID = "batch_ims_sharded"
-STATUSES = ("succeeded", "failed", "invalid", "skipped", "aborted")
+STATUSES = ("succeeded", "failed", "invalid", "skipped", "aborted", "drifted")
 GRACE_S = 30  # --grace given to batch-ims; Airflow's kill waits a little longer
 
 NO_RETRY = {

@@ -184,3 +184,58 @@ def test_cloud_envvars_takes_the_os_variables(stack: Stack, tmp_path: Path) -> N
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert _read(stack, image_id)["name"] == "env-renamed"
+
+
+def _patch(stack: Stack, image_id: str, name: str) -> None:
+    body = [{"op": "replace", "path": "/name", "value": name}]
+    status, _, raw = request(
+        "PATCH",
+        f"{stack.glance.url}/v2/images/{image_id}",
+        token=stack.admin_token,
+        body=body,
+        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+    )
+    assert status == 200, raw[:300]
+
+
+def test_the_reviewed_plan_is_applied_exactly_and_drift_is_left_alone(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """plan --diff --out, someone renames one image, run --plan: the others are applied,
+    the renamed one is `drifted` and keeps its new name."""
+    env = _env(tmp_path, stack)
+    ids = [_create(stack, f"plan-{i}", os_distro="centos") for i in range(4)]
+    rows = [["image_id", "name", "os_distro"]]
+    rows += [[image_id, f"迁移-{i}", "rocky"] for i, image_id in enumerate(ids)]
+    manifest = write_csv(tmp_path / "m.csv", rows)
+    plan_file = tmp_path / "plan.json"
+    common = ["--cloud", "lab", "--rate", "200", "--concurrency", "2"]
+
+    planned = _cli(
+        ["plan", str(manifest), "--diff", "--out", str(plan_file), *common], env, tmp_path
+    )
+    _patch(stack, ids[1], "renamed by someone else")
+    report = tmp_path / "r.csv"
+    run = _cli(
+        [
+            *("run", str(manifest), *common, "--max-attempts", "8", "--plan", str(plan_file)),
+            *("--report", str(report)),
+        ],
+        env,
+        tmp_path,
+    )
+    after = {image_id: _read(stack, image_id) for image_id in ids}
+
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    assert "name: 'plan-0' -> '迁移-0'" in planned.stdout
+    assert run.returncode == 1, run.stderr[-2000:]
+    statuses = {row["image_id"]: row["status"] for row in read_report(report)}
+    assert statuses == {
+        ids[0]: "succeeded",
+        ids[1]: "drifted",
+        ids[2]: "succeeded",
+        ids[3]: "succeeded",
+    }
+    assert after[ids[1]]["name"] == "renamed by someone else"
+    assert [after[i]["name"] for i in (ids[0], ids[2], ids[3])] == ["迁移-0", "迁移-2", "迁移-3"]
+    assert {after[i]["os_distro"] for i in (ids[0], ids[2], ids[3])} == {"rocky"}

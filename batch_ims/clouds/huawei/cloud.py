@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from yarl import URL
 
 from batch_ims.clouds.auth import Authenticator
 from batch_ims.clouds.base import Explained, Target
 from batch_ims.clouds.huawei import hints
+from batch_ims.clouds.huawei.names import ENV_PROJECT_ID
 from batch_ims.clouds.huawei.providers import Provider, choose_provider, fill_template
 from batch_ims.errors import UsageError
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.transport.endpoint import check_endpoint
 
+if TYPE_CHECKING:  # the network side (aiohttp) is imported only when credentials are loaded
+    from batch_ims.clouds.huawei.resolve import AuthSettings
+
 _EXAMPLE = "https://ims.cn-north-4.myhuaweicloud.com"
+_PROJECT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class HuaweiCloud:
@@ -23,6 +30,8 @@ class HuaweiCloud:
 
     The IMS endpoint is `--endpoint` (a URL, or a template with `{region}`), else the
     provider's for `--region`, else the provider's for the `--profile`'s region."""
+
+    target_columns = ("region", "project_id")
 
     def __init__(
         self,
@@ -37,7 +46,37 @@ class HuaweiCloud:
         self._region = region
         self._endpoint = endpoint
         self._profile = profile
+        self._provider_name = provider
+        self._cached: tuple[URL, AuthSettings] | None = None
         self.provider: Provider = choose_provider(provider, region or self._endpoint_region())
+
+    def scoped(self, cells: Mapping[str, str]) -> HuaweiCloud:
+        """The same credentials for another region and/or project: the region's endpoints
+        (an `--endpoint` template is filled with it), the project id as if set in
+        HUAWEICLOUD_SDK_PROJECT_ID."""
+        if not cells:
+            return self
+        region = cells.get("region", self._region)
+        project = cells.get("project_id")
+        if project is not None and not _PROJECT_ID.fullmatch(project):
+            raise UsageError(f"{project!r} is not a project id (32 hexadecimal digits)")
+        if region is not None:
+            choose_provider(self._provider_name, region).check_region(region)
+        if "region" in cells and self._endpoint and "{" not in self._endpoint:
+            raise UsageError(
+                "a region column needs endpoints per region: give --region or an --endpoint "
+                "template with {region}, not one fixed --endpoint"
+            )
+        env = dict(self._env)
+        if project is not None:
+            env[ENV_PROJECT_ID] = project
+        return HuaweiCloud(
+            env=env,
+            provider=self._provider_name,
+            region=region,
+            endpoint=self._endpoint,
+            profile=self._profile,
+        )
 
     @property
     def name(self) -> str:
@@ -74,43 +113,46 @@ class HuaweiCloud:
 
         return read_profile(credentials_path(self._env), self._profile).region
 
+    def _resolved(self) -> tuple[URL, AuthSettings]:
+        """The IMS endpoint and the credentials' settings, read once (the credentials file
+        is read, and its mode checked, once per target)."""
+        if self._cached is None:
+            from batch_ims.clouds.huawei.resolve import load_auth_settings
+
+            region = self._settings_region()
+            if region is not None:
+                self.provider.check_region(region)
+            endpoint = self.image_endpoint(region)
+            settings = load_auth_settings(
+                env=self._env,
+                profile=self._profile,
+                region=region,
+                endpoint=endpoint,
+                provider=self.provider,
+            )
+            self._cached = (endpoint, settings)
+        return self._cached
+
     def target(self) -> Target:
         from batch_ims.clouds.huawei.ims import ImsService
-        from batch_ims.clouds.huawei.resolve import resolve_authenticator
+        from batch_ims.clouds.huawei.resolve import authenticate
 
-        region = self._settings_region()
-        if region is not None:
-            self.provider.check_region(region)
-        endpoint = self.image_endpoint(region)
-        auth = resolve_authenticator(
-            env=self._env,
-            profile=self._profile,
-            region=region,
-            endpoint=endpoint,
-            provider=self.provider,
-        )
+        endpoint, settings = self._resolved()
+        auth = authenticate(settings, self._env)
         service = ImsService(endpoint)
         return Target(auth, lambda: (endpoint, service))
 
     def explain(self) -> Explained:
-        from batch_ims.clouds.huawei.resolve import load_auth_settings
-
-        region = self._settings_region()
-        endpoint = self.image_endpoint(region)
-        settings = load_auth_settings(
-            env=self._env,
-            profile=self._profile,
-            region=region,
-            endpoint=endpoint,
-            provider=self.provider,
-        )
+        endpoint, settings = self._resolved()
         iam = str(settings.iam_endpoint) if settings.iam_endpoint else "(none needed)"
+        project = settings.project_id
         return Explained(
             cloud=f"{self.provider.name} ({self.provider.title})",
             service="ims",
             image_endpoint=str(endpoint),
             auth_endpoint=iam,
             auth_mode=f"{settings.mode} from {settings.source}",
+            scope=f"project {project}" if project else f"region {settings.region or '?'}",
         )
 
     def failure_hint(

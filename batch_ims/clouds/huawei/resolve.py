@@ -269,6 +269,13 @@ def resolve_authenticator(
     settings = load_auth_settings(
         env=env, profile=profile, region=region, endpoint=endpoint, provider=provider
     )
+    return authenticate(settings, env, clock=clock)
+
+
+def authenticate(
+    settings: AuthSettings, env: Mapping[str, str], *, clock: Clock = time.time
+) -> Authenticator:
+    """The authenticator for loaded settings; their secrets registered for redaction."""
     for secret in (settings.sk, settings.security_token, settings.token, settings.iam_password):
         register_secret(secret)  # the log set-up cuts these out of any line, as a second guard
     authenticator = build_authenticator(settings, clock=clock)

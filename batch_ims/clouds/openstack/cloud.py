@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from yarl import URL
@@ -23,6 +24,7 @@ class OpenStackCloud:
     unless `--endpoint` gives it."""
 
     name = "openstack"
+    target_columns = ("cloud",)
 
     def __init__(self, cloud: str, *, region: str | None, endpoint: str | None) -> None:
         self._cloud = cloud
@@ -30,6 +32,15 @@ class OpenStackCloud:
         self._override = (
             check_endpoint(endpoint, name="--endpoint", example=_GLANCE) if endpoint else None
         )
+
+    def scoped(self, cells: Mapping[str, str]) -> OpenStackCloud:
+        """Another cloud of clouds.yaml, with its own credentials, token and catalog."""
+        name = cells.get("cloud")
+        if not name or name == self._cloud:
+            return self
+        if self._override is not None:
+            raise UsageError("a cloud column needs each cloud's catalog: give no --endpoint")
+        return OpenStackCloud(name, region=self._region, endpoint=None)
 
     @property
     def rules(self) -> AttributeRules:
@@ -68,6 +79,7 @@ class OpenStackCloud:
             image_endpoint=image,
             auth_endpoint=source.auth_url or "(none)",
             auth_mode=f"keystone {source.auth_type}",
+            scope=f"cloud {source.name}" + (f" region {source.region}" if source.region else ""),
         )
 
     def failure_hint(
