@@ -18,7 +18,7 @@ import click
 from batch_ims import __version__
 from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.settings import default
+from batch_ims.settings import EXPORT_PAGE_SIZE, default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -545,5 +545,151 @@ def demo(out: Path) -> None:
         from batch_ims.demo import run_demo
 
         return int(run_demo(out))
+
+    sys.exit(guarded(body))
+
+
+def _pairs(option: str, texts: tuple[str, ...]) -> dict[str, str]:
+    """`KEY=VALUE` options as a mapping (the last of a repeated key wins)."""
+    pairs: dict[str, str] = {}
+    for text in texts:
+        key, equals, value = text.partition("=")
+        if not equals or not key.strip():
+            raise click.BadParameter(f"{text!r}: expected KEY=VALUE", param_hint=option)
+        pairs[key.strip()] = value
+    return pairs
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  # every private CentOS 7 image named web-*, current values of every changeable attribute
+  batch-ims export --region cn-north-4 --filter __imagetype=private \\
+      --filter __os_type=Linux --where 'name~web-*' --where '__os_version~CentOS 7*' \\
+      --out web.xlsx
+  # three columns, with the status for context only (a run never sends #columns)
+  batch-ims export --endpoint URL --columns name,__description,#status --out images.csv
+  # a ready manifest: KVM on, a tag attribute gone, for the images that lack a description
+  batch-ims export --endpoint URL --where '!__description' --set __support_kvm=true \\
+      --unset legacy_tag --out kvm.csv
+  # OpenStack Glance: active public images
+  batch-ims export --cloud mycloud --filter visibility=public --filter status=active \\
+      --out glance.tsv
+"""
+)
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The manifest to write: .csv, .tsv or .xlsx (refused if it exists, unless --overwrite).",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A filter the server applies (repeatable): one the image list documents, e.g. "
+    "__imagetype=private, status=active, name=web-01, __os_type=Linux.",
+)
+@click.option(
+    "--where",
+    multiple=True,
+    metavar="EXPR",
+    help="Keep only images where EXPR holds (repeatable, all must hold), on any property: "
+    "KEY=VALUE, KEY!=VALUE, KEY~GLOB, KEY!~GLOB, KEY (present), !KEY (missing).",
+)
+@click.option(
+    "--columns",
+    metavar="A,B,#C",
+    help="Attributes to write, comma-separated; #NAME writes any property for context "
+    "only (a run ignores it).  [default: every changeable attribute the images have]",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="ATTR=VALUE",
+    help="Write VALUE for ATTR in every row (repeatable).",
+)
+@click.option(
+    "--unset",
+    "unsets",
+    multiple=True,
+    metavar="ATTR",
+    help="Write <remove> for ATTR in the rows of images that have it (repeatable).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    help=f"Images per list page (a server may give fewer).  [default: {EXPORT_PAGE_SIZE}]",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the file at --out (an earlier export's).")
+@_ENDPOINT
+@_REGION
+@_PROVIDER
+@_PROFILE
+@_CLOUD
+@_RATE
+@click.option(
+    "--max-attempts", type=int, help=f"Attempts per request.  [default: {default('max_attempts')}]"
+)
+@click.option(
+    "--timeout", type=float, help=f"Seconds per attempt.  [default: {default('timeout'):g}]"
+)
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), help="PEM file of CA certificates.")
+@click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")
+@_LOG_FORMAT
+def export(
+    out: Path,
+    filters: tuple[str, ...],
+    where: tuple[str, ...],
+    columns: str | None,
+    sets: tuple[str, ...],
+    unsets: tuple[str, ...],
+    page_size: int | None,
+    overwrite: bool,
+    log_format: str | None,
+    **options: Any,
+) -> None:
+    """List images and write their current values as an editable wide manifest.
+
+    The file feeds `run` and `plan --diff` as it is: unedited, `run --skip-unchanged`
+    sends nothing; edit cells (or give --set/--unset) and only those images change.
+
+    Exit codes: 0 written; 1 the list could not be read to its end; 2 usage error;
+    3 authentication refused; 4 endpoint unreachable; 74 the file could not be written;
+    75 another run writes it. Nothing is written unless the whole list was read.
+    """
+    filter_pairs = _pairs("--filter", filters)
+
+    def body() -> int:
+        from batch_ims import logsetup
+        from batch_ims.clouds import choose_cloud
+        from batch_ims.export.columns import parse_choice
+        from batch_ims.export.core import ExportFailed, ExportRequest, run_export
+        from batch_ims.export.where import parse_where
+        from batch_ims.settings import build_settings
+
+        logsetup.configure(log_format=log_format or "auto")
+        values = {"manifest": out, **options}
+        settings = build_settings(values, now=datetime.now(UTC))
+        cloud = choose_cloud(settings, dict(os.environ))
+        rules = cloud.rules
+        request = ExportRequest(
+            out=out,
+            filters=filter_pairs,
+            where=parse_where(where),
+            choice=parse_choice(columns, sets, unsets, rules, reserved=cloud.target_columns),
+            rules=rules,
+            page_size=page_size or EXPORT_PAGE_SIZE,
+            overwrite=overwrite,
+            reserved=cloud.target_columns,
+        )
+        try:
+            return int(run_export(settings, cloud.target(), request, sys.stdout))
+        except ExportFailed as exc:
+            _fail(str(exc), exc.code)
+            return int(exc.code)
 
     sys.exit(guarded(body))

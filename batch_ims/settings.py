@@ -13,6 +13,7 @@ from typing import Any
 from batch_ims.errors import UsageError
 
 LOG_FORMATS = ("auto", "json", "console")
+EXPORT_PAGE_SIZE = 200  # images `export` asks for per list page (a server may give fewer)
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 

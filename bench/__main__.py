@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.context import Bench, Sizes
 from bench.encoding import encoding_rows
+from bench.export import export_rows
 from bench.footprint import large_manifest_rows, memory_rows, startup_rows
 from bench.glance import glance_rows
 from bench.rate import adaptive_rows, rate_rows
@@ -33,6 +34,7 @@ GROUPS: dict[str, Callable[[Bench], list[Row]]] = {
     "startup": startup_rows,
     "memory": memory_rows,
     "encoding": encoding_rows,
+    "export": export_rows,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -34,6 +34,9 @@ class Sizes:
     memory_small: int = 20_000
     memory_large: int = 200_000
     memory_repeats: int = 1
+    export_small: int = 10_000
+    export_large: int = 100_000
+    export_repeats: int = 2
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -52,6 +55,9 @@ class Sizes:
             memory_small=1_000,
             memory_large=10_000,
             memory_repeats=1,
+            export_small=2_000,
+            export_large=10_000,
+            export_repeats=1,
         )
 
 

@@ -44,6 +44,7 @@ class EmulatorSpec:
     images: int
     rate_limit: float | None = None
     latency_ms: float = 0.0
+    page_cap: int | None = None  # most images per list page (the emulator's default: 1000)
 
 
 class EmulatorProcess:
@@ -61,6 +62,8 @@ class EmulatorProcess:
         argv += ["--iam-user", "/".join(BENCH_IAM_USER)]
         if self._spec.rate_limit is not None:
             argv += ["--rate-limit", f"{self._spec.rate_limit:g}"]
+        if self._spec.page_cap is not None:
+            argv += ["--page-cap", str(self._spec.page_cap)]
         if self._spec.latency_ms:
             argv += ["--latency-ms", f"{self._spec.latency_ms:g}"]
         env = dict(

@@ -92,3 +92,39 @@ def test_only_a_429_throttles_only_5xx_and_429_retry_only_a_401_is_an_auth_failu
         False,
     ]
     assert [service.is_auth_failure(s, "") for s in (401, 403)] == [True, False]
+
+
+def test_the_first_list_page_asks_with_the_filters_and_a_next_one_with_glances_own_query() -> None:
+    service = GlanceService(URL("http://127.0.0.1/image"))
+    link = f"/v2/images?status=active&limit=50&marker={IMAGE}"
+
+    first = service.list_request({"status": "active"}, None, 50)
+    page = service.parse_list(json.dumps({"images": [{"id": IMAGE}], "next": link}).encode())
+    assert page is not None
+    later = service.list_request({"status": "active"}, page.next, 50)
+
+    assert str(first.url) == "http://127.0.0.1/image/v2/images?status=active&limit=50"
+    # the link's query on our own URL: devstack's /image prefix kept, no other host possible
+    assert (
+        str(later.url) == f"http://127.0.0.1/image/v2/images?status=active&limit=50&marker={IMAGE}"
+    )
+
+
+def test_a_list_page_without_a_next_link_is_the_last() -> None:
+    page = GlanceService(URL("http://127.0.0.1:9292")).parse_list(
+        json.dumps({"images": [{"id": IMAGE}], "first": "/v2/images"}).encode()
+    )
+
+    assert page is not None
+    assert page.next is None
+
+
+def test_a_next_link_to_another_host_keeps_only_its_query() -> None:
+    service = GlanceService(URL("http://127.0.0.1:9292"))
+    body = {"images": [], "next": "https://evil.example.com/v2/images?marker=" + IMAGE}
+
+    page = service.parse_list(json.dumps(body).encode())
+    assert page is not None
+    request = service.list_request({}, page.next, 10)
+
+    assert str(request.url) == f"http://127.0.0.1:9292/v2/images?marker={IMAGE}"

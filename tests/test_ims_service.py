@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from yarl import URL
 
@@ -142,3 +144,36 @@ def test_auth_failure_is_any_401_or_a_credentials_code(
     status: int, code: str, expected: bool
 ) -> None:
     assert SERVICE.is_auth_failure(status, code) is expected
+
+
+def test_list_request_sends_the_filters_limit_and_the_marker_of_the_page_before() -> None:
+    service = ImsService(URL("https://ims.example.com"))
+
+    first = service.list_request({"__imagetype": "private", "name": "web 01"}, None, 200)
+    later = service.list_request({"__imagetype": "private"}, IMAGE_ID, 200)
+
+    assert str(first.url) == (
+        "https://ims.example.com/v2/cloudimages?__imagetype=private&name=web+01&limit=200"
+    )
+    assert later.url.query["marker"] == IMAGE_ID
+    assert first.method == "GET"
+
+
+def test_a_list_page_goes_on_after_its_last_image_and_an_empty_page_is_the_end() -> None:
+    service = ImsService(URL("https://ims.example.com"))
+    other = "1b8e7d2f-3c4a-4e5f-9a61-829304b5c6d2"
+
+    page = service.parse_list(json.dumps({"images": [{"id": other}, {"id": IMAGE_ID}]}).encode())
+    end = service.parse_list(b'{"images": []}')
+
+    assert page is not None
+    assert ([i["id"] for i in page.images], page.next) == ([other, IMAGE_ID], IMAGE_ID)
+    assert end is not None
+    assert (end.images, end.next) == ([], None)
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>", b'{"images": {}}', b'{"images": [{"id": "../x"}]}', b"[]"]
+)
+def test_a_list_answer_that_is_no_page_of_images_is_none(body: bytes) -> None:
+    assert ImsService(URL("https://ims.example.com")).parse_list(body) is None

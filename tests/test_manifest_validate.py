@@ -239,6 +239,19 @@ def test_wide_row_that_changes_nothing_is_invalid(tmp_path: Path) -> None:
     ]
 
 
+def test_wide_columns_headed_with_a_hash_are_for_people_and_never_sent(tmp_path: Path) -> None:
+    text = (
+        f"image_id,name,#status,# 备注,#__os_type\n{A},web,active,生产环境,Linux\n{B},,queued,x,\n"
+    )
+    manifest = load(tmp_path, text)
+    assert manifest.tasks == [ImageTask(A, (Op("add", "/name", "web"),), (2,))]
+    # a row with only #columns filled changes nothing, like an empty one
+    assert messages(manifest.invalid[0])[0][1:] == (
+        "(all attributes)",
+        "nothing to change: every attribute cell of this row is empty",
+    )
+
+
 def test_wide_rows_of_one_image_merge_and_conflicts_name_the_column(tmp_path: Path) -> None:
     text = f"image_id,name,tag\n{A},x,\n{B},y,1\n{A},,t\n{B},z,\n"
     manifest = load(tmp_path, text)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from yarl import URL
@@ -31,6 +34,32 @@ class ImageUrls:
         return self._collection.with_path(self._prefix + check_image_id(image_id), encoded=True)
 
 
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of the image list: its images, and the cursor of the next page (None: the
+    last page). The cursor means something only to the service that made it."""
+
+    images: list[dict[str, Any]]
+    next: str | None
+
+
+def list_answer(body: bytes) -> dict[str, Any] | None:
+    """A list answer (`{"images": [...], ...}`) whose images are objects, each with an `id`
+    that is a canonical UUID (as a manifest needs it, and a marker sends it); None when
+    the answer is anything else."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        return None
+    if not all(isinstance(i, dict) and is_uuid(str(i.get("id"))) for i in images):
+        return None
+    answer: dict[str, Any] = data
+    return answer
+
+
 class ImageService(Protocol):
     """One image API (IMS, ...): paths, headers, error documents and image documents."""
 
@@ -57,6 +86,20 @@ class ImageService(Protocol):
 
     def read(self, image_id: str) -> Request:
         """The request that reads one image's current attributes."""
+        ...
+
+    @property
+    def list_filters(self) -> frozenset[str]:
+        """The query parameters the service documents for filtering its image list."""
+        ...
+
+    def list_request(self, filters: Mapping[str, str], cursor: str | None, limit: int) -> Request:
+        """The request for one page of the image list: the first (`cursor` None) with
+        `filters` and asking for `limit` images, or the page `cursor` names."""
+        ...
+
+    def parse_list(self, body: bytes) -> ListPage | None:
+        """The page in a list answer; None when the answer is no list page."""
         ...
 
     def rules_request(self) -> Request | None:

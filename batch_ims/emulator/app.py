@@ -1,5 +1,8 @@
 """The emulator: IMS's image PATCH/GET and IAM behind an APIG-like gateway, with faults.
 
+The image lists (IMS's ListImages, Glance's `GET /v2/images`) filter and page as the
+real APIs do, capped at `page_cap` images a page (`listing`).
+
 Per IMS request (PATCH and GET /v2/cloudimages) the gateway, in order: records the
 arrival, takes a rate-limit token, sleeps `latency_ms`, answers 429 if there was no
 token, authenticates (401), checks the project (403), then rolls the fault dice
@@ -27,6 +30,7 @@ from batch_ims.emulator.config import EmulatorConfig
 from batch_ims.emulator.faults import Fault, FaultDice, TokenBucket
 from batch_ims.emulator.iam import IamService
 from batch_ims.emulator.images import Image, generate_images, load_seed, utc_timestamp
+from batch_ims.emulator.listing import ImageOrder, Listed, ListError, list_page
 from batch_ims.emulator.patch import PatchError, apply_ops, parse_ops
 from batch_ims.emulator.responses import (
     IMS_THROTTLED,
@@ -73,6 +77,7 @@ class Emulator:
     ) -> None:
         self.config = config
         self.images: dict[str, Image] = _initial_images(config)
+        self._order = ImageOrder(self.images)
         self.apply_counts: Counter[str] = Counter()
         self.arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
         self.status_counts: Counter[int] = Counter()
@@ -122,6 +127,7 @@ class Emulator:
         # the native Glance v2 image API, which IMS serves too (the SDK's GlanceUpdateImage)
         app.router.add_patch("/v2/images/{image_id}", self._glance_patch)
         app.router.add_get("/v2/images/{image_id}", self._glance_get)
+        app.router.add_get("/v2/images", self._glance_list)
         app.router.add_post("/v3/auth/tokens", self._iam.create_token)
         app.router.add_get("/v3/projects", self._list_projects)
         app.router.add_get(_CONTROL_PREFIX + "state", self._control_state)
@@ -279,10 +285,35 @@ class Emulator:
             image = self.images.get(image_id)
             images = [image] if image is not None else []
         else:
-            images = _page(self.images, request.query.get("marker"), request.query.get("limit"))
+            try:
+                images = self._listed(request, glance=False).images
+            except ListError as refused:
+                return ims_error(400, "IMG.0001", str(refused))
         if self._dice.drop_after_apply():
             raise _NoAnswer("drop_after_apply")
         return json_response({"images": images})
+
+    async def _glance_list(self, request: web.Request) -> web.Response:
+        answered = await self._gateway(request, await request.read())
+        if answered is not None:
+            return answered
+        try:
+            listed = self._listed(request, glance=True)
+        except ListError as refused:
+            return glance_error(400, "Bad Request", str(refused))
+        answer: dict[str, Any] = {
+            "images": listed.images,
+            "first": "/v2/images",
+            "schema": "/v2/schemas/images",
+        }
+        if listed.next_link is not None:
+            answer["next"] = listed.next_link
+        return json_response(answer)
+
+    def _listed(self, request: web.Request, *, glance: bool) -> Listed:
+        return list_page(
+            self.images, self._order, request.query, glance=glance, page_cap=self.config.page_cap
+        )
 
     async def _list_projects(self, request: web.Request) -> web.Response:
         return await self._iam.list_projects(request, request_id=request[_REQUEST_ID])
@@ -318,11 +349,3 @@ def _bucket(config: EmulatorConfig, *, now: float) -> TokenBucket | None:
         return None
     burst = config.rate_burst if config.rate_burst is not None else max(1.0, config.rate_limit)
     return TokenBucket(config.rate_limit, burst, now=now)
-
-
-def _page(images: dict[str, Image], marker: str | None, limit: str | None) -> list[Image]:
-    """Images in insertion order after `marker`, at most `limit` (default 500)."""
-    ids = list(images)
-    start = ids.index(marker) + 1 if marker in images else 0
-    count = int(limit) if limit is not None and limit.isascii() and limit.isdigit() else 500
-    return [images[image_id] for image_id in ids[start : start + count]]

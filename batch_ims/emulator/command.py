@@ -104,6 +104,13 @@ def emulator_command() -> click.Command:
 @click.option("--retry-after", type=click.FloatRange(min=0), help="Retry-After sent with 429.")
 @click.option("--clock-offset", type=float, default=0.0, help="Seconds added to the clock.")
 @click.option(
+    "--page-cap",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Most images one list page holds, whatever limit a client asks for.",
+)
+@click.option(
     "--i-know",
     "i_know",
     is_flag=True,
@@ -174,6 +181,7 @@ def _config(options: dict[str, Any]) -> EmulatorConfig:
             token_ttl_s=options["token_ttl"],
             retry_after_s=options["retry_after"],
             clock_offset_s=options["clock_offset"],
+            page_cap=options["page_cap"],
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

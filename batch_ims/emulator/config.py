@@ -39,6 +39,7 @@ class EmulatorConfig:
     token_ttl_s: float = 86400.0
     retry_after_s: float | None = None  # Retry-After sent with 429 when set
     clock_offset_s: float = 0.0  # added to the wall clock: simulates a skewed server
+    page_cap: int = 1000  # most images one list page holds, whatever `limit` asks
 
     def __post_init__(self) -> None:
         for name in _SHARES:
@@ -51,6 +52,8 @@ class EmulatorConfig:
             raise ValueError("rate_limit must be positive")
         if self.rate_burst is not None and self.rate_burst < 1:
             raise ValueError("rate_burst must be at least 1")
+        if self.page_cap < 1:
+            raise ValueError("page_cap must be at least 1")
         if self.images < 0 or self.latency_ms < 0 or self.token_ttl_s <= 0:
             raise ValueError("images and latency_ms must be >= 0, token_ttl_s > 0")
 

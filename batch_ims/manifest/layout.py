@@ -7,11 +7,13 @@ a file mixes the two layouts, and is refused.
 
 Wide layout (no `path` column): image_id plus one column per attribute, the header being
 the attribute name in any case (a leading "/" is allowed). A header that names no attribute
-that can be changed is one error about the header, not one per row. Every other column is
-an attribute, so a `notes` column would set a `notes` attribute. A cell that is empty or
-only white space leaves that attribute alone, the cell `<remove>` removes it, any other text
-adds it (JSON Patch add creates or overwrites). A wide row without any such cell is invalid
-("nothing to change"), so that every row is accounted for in the report.
+that can be changed is one error about the header, not one per row. A header starting
+with `#` (`#status`, as `export` writes context) marks a column for people: it is ignored.
+Every other column is an attribute, so a `notes` column would set a `notes` attribute. A
+cell that is empty or only white space leaves that attribute alone, the cell `<remove>`
+removes it, any other text adds it (JSON Patch add creates or overwrites). A wide row
+without any such cell is invalid ("nothing to change"), so that every row is accounted for
+in the report.
 
 In both layouts a value starting with an apostrophe before `=`, `+`, `-`, `@`, tab or CR
 is read without that apostrophe (`batch_ims.formula`): the text marker spreadsheets and the
@@ -45,6 +47,7 @@ EMPTY_ROW: Final = "nothing to change: every attribute cell of this row is empty
 ROW_LABEL: Final = "(all attributes)"
 _LONG_ONLY: Final = ("op", "value")
 _LONG_COLUMNS: Final = ("image_id", "op", "path", "value")
+COMMENT_PREFIX: Final = "#"  # a wide-layout column for people, never sent
 _EXPECTED: Final = (
     "expected image_id plus path, value and optionally op (long layout), "
     "or image_id plus one column per attribute (wide layout)"
@@ -117,7 +120,9 @@ def resolve_columns(path: str, table: Table, rules: AttributeRules) -> Columns:
             "image_id, path, value (and optionally op)",
             row=table.header_row,
         )
-    attributes = tuple(i for i in range(len(keys)) if i != image_id and keys[i])
+    attributes = tuple(
+        i for i in range(len(keys)) if i != image_id and keys[i] and not is_comment(keys[i])
+    )
     for index in range(len(keys)):
         if not keys[index]:
             _reject_headless_cells(path, table, index)
@@ -126,6 +131,11 @@ def resolve_columns(path: str, table: Table, rules: AttributeRules) -> Columns:
     for index in attributes:
         _check_attribute_header(path, table, index, keys[index], rules)
     return Columns(layout="wide", image_id=image_id, attributes=attributes)
+
+
+def is_comment(key: str) -> bool:
+    """A header for people (`#status`): the wide layout ignores its column."""
+    return key.startswith(COMMENT_PREFIX)
 
 
 def _check_attribute_header(

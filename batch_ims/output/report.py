@@ -16,7 +16,7 @@ import os
 import tempfile
 import zipfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,7 @@ from batch_ims.formula import neutralise
 from batch_ims.logsetup import redact_data, redact_text
 from batch_ims.models import Outcome
 from batch_ims.output.files import OutputFile, write_error
+from batch_ims.output.sheet import XlsxSheet
 
 COLUMNS = (
     "image_id",
@@ -114,25 +115,33 @@ def _csv_cells(outcome: Outcome) -> list[str]:
     ]
 
 
-class _CsvLines:
-    """The spool holds each row as its final CSV line; the file is the header, then lines."""
+class CsvLines:
+    """Rows as UTF-8 CSV (or, with a tab, TSV) lines; the header line starts with a BOM, so
+    that Excel reads the text as UTF-8."""
 
-    def __init__(self) -> None:
+    def __init__(self, delimiter: str = ",") -> None:
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer)
+        self._writer = csv.writer(self._buffer, delimiter=delimiter)
 
-    def _line(self, cells: list[str] | tuple[str, ...]) -> bytes:
+    def cells(self, cells: Sequence[str]) -> bytes:
         self._writer.writerow(cells)
         text = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
         return text.encode("utf-8")
 
+    def header(self, names: Sequence[str]) -> bytes:
+        return codecs.BOM_UTF8 + self.cells(names)
+
+
+class _CsvLines(CsvLines):
+    """The spool holds each row as its final CSV line; the file is the header, then lines."""
+
     def line(self, outcome: Outcome) -> bytes:
-        return self._line(_csv_cells(outcome))
+        return self.cells(_csv_cells(outcome))
 
     def head(self) -> bytes:
-        return codecs.BOM_UTF8 + self._line(COLUMNS)
+        return self.header(COLUMNS)
 
 
 class _JsonlLines:
@@ -168,51 +177,20 @@ _FAILURES = frozenset({"failed", "aborted", "invalid", "drifted"})
 
 
 class _Xlsx:
-    """openpyxl's write-only mode: the header frozen and filtered, failures filled red."""
+    """The report's sheet: numbers as numbers, failures filled red."""
 
     def __init__(self, out: OutputFile) -> None:
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Font, PatternFill
-        from openpyxl.utils import get_column_letter
-
-        self._out = out
-        self._cell = WriteOnlyCell
-        self._book = Workbook(write_only=True)
-        self._sheet = self._book.create_sheet("report")
-        self._sheet.freeze_panes = "A2"
-        for index, name in enumerate(COLUMNS, start=1):
-            self._sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS[name]
-        self._last_column = get_column_letter(len(COLUMNS))
-        self._fill = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
-        bold = Font(bold=True)
-        header = []
-        for name in COLUMNS:
-            cell = WriteOnlyCell(self._sheet, value=name)
-            cell.font = bold
-            header.append(cell)
-        self._sheet.append(header)
-        self._rows = 1
+        self._sheet = XlsxSheet(out, "report", COLUMNS, [_WIDTHS[name] for name in COLUMNS])
 
     def row(self, spooled: dict[str, Any]) -> None:
         values: list[Any] = _text_cells(spooled)
         for index, name in enumerate(COLUMNS):
             if name in _NUMBER_COLUMNS:
                 values[index] = int(values[index]) if values[index] else None
-        if spooled["row"]["status"] in _FAILURES:
-            cells = []
-            for value in values:
-                cell = self._cell(self._sheet, value=value)
-                cell.fill = self._fill
-                cells.append(cell)
-            self._sheet.append(cells)
-        else:
-            self._sheet.append(values)
-        self._rows += 1
+        self._sheet.append(values, fill=spooled["row"]["status"] in _FAILURES)
 
     def finish(self) -> None:
-        self._sheet.auto_filter.ref = f"A1:{self._last_column}{self._rows}"
-        self._book.save(self._out.file)
+        self._sheet.finish()
 
 
 class Report:
@@ -301,14 +279,19 @@ class Report:
 
 def check_report_path(path: Path) -> None:
     """Refuse a report path whose extension names no format, or that is a folder."""
+    check_format("report", path, FORMATS)
+
+
+def check_format(label: str, path: Path, formats: Iterable[str]) -> None:
+    """Refuse an output path whose extension is none of `formats`, or that is a folder."""
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
+    if suffix not in formats:
         raise UsageError(
-            f"report {str(path)!r}: unknown extension {suffix or '(none)'!r}; "
-            f"use one of {', '.join(FORMATS)}"
+            f"{label} {str(path)!r}: unknown extension {suffix or '(none)'!r}; "
+            f"use one of {', '.join(formats)}"
         )
     if path.is_dir():
-        raise UsageError(f"report {str(path)!r} is a folder; give a file name")
+        raise UsageError(f"{label} {str(path)!r} is a folder; give a file name")
 
 
 def open_report(path: Path, *, overwrite: bool) -> Report:

@@ -7,10 +7,10 @@ sent, how it ended, and the note that explains it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from batch_ims.clouds.service import ImageService
+from batch_ims.clouds.service import ImageService, ListPage
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Finished, ImageTask, Op, Status, ops_json, sent
 from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger
@@ -40,6 +40,21 @@ class ImageStep:
         result = exchange.result
         image = self._service.parse_image(result.body) if exchange.ok and result else None
         return image, exchange
+
+    @property
+    def list_filters(self) -> frozenset[str]:
+        """The filters the service's image list documents."""
+        return self._service.list_filters
+
+    async def list_page(
+        self, filters: Mapping[str, str], cursor: str | None, limit: int
+    ) -> tuple[ListPage | None, Exchange]:
+        """One page of the image list (None when the answer is not one), paced and retried."""
+        request = self._service.list_request(filters, cursor, limit)
+        exchange = await self._exchanger.exchange(request)
+        result = exchange.result
+        page = self._service.parse_list(result.body) if exchange.ok and result else None
+        return page, exchange
 
     async def service_rules(self) -> AttributeRules | None:
         """The service's live attribute rules (Glance's schema), read once; None without."""

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.openstack
 
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 ERROR_BODIES = Path(__file__).with_name("glance_error_bodies.json")
-SCHEMA_RESOURCE = ("batch_ims.clouds.service", "glance_image_schema.json")
+SCHEMA_RESOURCE = ("batch_ims.clouds.openstack", "glance_image_schema.json")
 REFRESH = os.environ.get("BATCH_IMS_REFRESH_GLANCE_FIXTURES") == "1"
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 

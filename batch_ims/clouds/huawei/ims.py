@@ -8,13 +8,14 @@ flow control answers `400 IMG.0060`, which is throttling like a gateway 429.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from yarl import URL
 
 from batch_ims.clouds.huawei.errors import parse_error
 from batch_ims.clouds.huawei.hints import is_auth_failure
-from batch_ims.clouds.service import ImageUrls, check_image_id
+from batch_ims.clouds.service import ImageUrls, ListPage, check_image_id, list_answer
 from batch_ims.errors import UsageError
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
@@ -27,6 +28,20 @@ JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 IMS_FLOW_CONTROL = "IMG.0060"
 _EU_REGIONS = frozenset({"eu-west-101"})
 _HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
+# ListImages (`GET /v2/cloudimages`): the query parameters IMS documents besides `marker`
+# and `limit`, its pagination (the next page starts after the last image's id).
+LIST_FILTERS = frozenset(
+    {
+        "__isregistered", "__imagetype", "__whole_image", "__system__cmkid", "protected",
+        "visibility", "owner", "id", "status", "name", "flavor_id", "container_format",
+        "disk_format", "min_ram", "min_disk", "__os_bit", "__platform", "sort_key",
+        "sort_dir", "__os_type", "tag", "member_status", "__support_kvm", "__support_xen",
+        "__support_largememory", "__support_diskintensive", "__support_highperformance",
+        "__support_xen_gpu_type", "__support_kvm_gpu_type", "__support_xen_hana",
+        "__support_kvm_infiniband", "virtual_env_type", "enterprise_project_id",
+        "created_at", "updated_at", "architecture",
+    }
+)  # fmt: skip
 
 
 def region_endpoint(region: str) -> URL:
@@ -53,6 +68,7 @@ class ImsService:
 
     name = "ims"
     request_id_header = "X-Request-Id"
+    list_filters = LIST_FILTERS
 
     def __init__(self, endpoint: URL) -> None:
         self._images = endpoint / "v2" / "cloudimages"
@@ -69,6 +85,22 @@ class ImsService:
     def read(self, image_id: str) -> Request:
         url = self._images.with_query({"id": check_image_id(image_id)})
         return Request("GET", url, _HEADERS)
+
+    def list_request(self, filters: Mapping[str, str], cursor: str | None, limit: int) -> Request:
+        """ListImages: the filters, `limit`, and `marker` (the last image of the page before)."""
+        query = {**filters, "limit": str(limit)}
+        if cursor is not None:
+            query["marker"] = check_image_id(cursor)
+        return Request("GET", self._images.with_query(query), _HEADERS)
+
+    def parse_list(self, body: bytes) -> ListPage | None:
+        """`{"images": [...]}`; IMS gives no next link: the next page starts after the last
+        image, and an empty page is the end (a short page may only be IMS's own cap)."""
+        data = list_answer(body)
+        if data is None:
+            return None
+        images = data["images"]
+        return ListPage(images, images[-1]["id"] if images else None)
 
     def rules_request(self) -> Request | None:
         return None  # IMS publishes no schema: its rules are `clouds.huawei.rules.IMS`

@@ -12,12 +12,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from yarl import URL
 
 from batch_ims.clouds.openstack.rules import bundled_rules, rules_from_schema
-from batch_ims.clouds.service import ImageUrls
+from batch_ims.clouds.service import ImageUrls, ListPage, list_answer
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
 from batch_ims.redaction import clip, redact_text
@@ -33,6 +34,15 @@ _H1 = re.compile(r"<h1[^>]*>.*?</h1\s*>", re.IGNORECASE | re.DOTALL)
 _BODY = re.compile(r"<body[^>]*>(.*?)</body\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# `GET /v2/images`: the filters and sort parameters Glance's API reference documents
+# besides `marker` and `limit`; pages are chained by the answer's `next` link.
+LIST_FILTERS = frozenset(
+    {
+        "name", "owner", "protected", "id", "status", "tag", "visibility", "os_hidden",
+        "member_status", "size_max", "size_min", "created_at", "updated_at",
+        "container_format", "disk_format", "sort_key", "sort_dir", "sort",
+    }
+)  # fmt: skip
 
 
 class GlanceService:
@@ -40,11 +50,13 @@ class GlanceService:
 
     name = "glance"
     request_id_header = "X-Openstack-Request-Id"
+    list_filters = LIST_FILTERS
 
     def __init__(self, endpoint: URL, rules: AttributeRules | None = None) -> None:
         self._rules = rules if rules is not None else bundled_rules()
         base = endpoint if endpoint.path.rstrip("/").endswith("/v2") else endpoint / "v2"
-        self._url = ImageUrls(base / "images")
+        self._images = base / "images"
+        self._url = ImageUrls(self._images)
         self._schema = str(base / "schemas" / "image")
 
     def patch(self, image_id: str) -> Request:
@@ -67,6 +79,30 @@ class GlanceService:
 
     def read(self, image_id: str) -> Request:
         return Request("GET", self._url(image_id), _READ_HEADERS)
+
+    def list_request(self, filters: Mapping[str, str], cursor: str | None, limit: int) -> Request:
+        """The first page: the filters and `limit`; a next page: the query of the `next`
+        link Glance gave (it carries the filters, `limit` and `marker`), on our own URL, so
+        that a path prefix in front of Glance (devstack's `/image`) is kept and the link
+        can never lead elsewhere."""
+        if cursor is None:
+            url = self._images.with_query({**filters, "limit": str(limit)})
+        else:
+            url = URL(f"{self._images}?{cursor}", encoded=True)
+        return Request("GET", url, _READ_HEADERS)
+
+    def parse_list(self, body: bytes) -> ListPage | None:
+        """`{"images": [...], "next": "/v2/images?marker=...", ...}`; no `next`: the end."""
+        data = list_answer(body)
+        if data is None:
+            return None
+        images, link = data["images"], data.get("next")
+        if link is None:
+            return ListPage(images, None)
+        if not isinstance(link, str):
+            return None
+        query = URL(link, encoded=True).raw_query_string
+        return ListPage(images, query or None) if "#" not in query else None
 
     def rules_request(self) -> Request | None:
         return Request("GET", URL(self._schema, encoded=True), _READ_HEADERS)

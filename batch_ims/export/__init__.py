@@ -1,0 +1,1 @@
+"""`batch-ims export`: the current values of listed images as an editable wide manifest."""
