@@ -16,9 +16,10 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from batch_ims import __version__
+from batch_ims.context import stdout_gone
 from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.settings import EXPORT_PAGE_SIZE, default
+from batch_ims.settings import EXPORT_PAGE_SIZE, HIDDEN_ROW_CHOICES, default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +40,10 @@ def _fail(message: str, code: ExitCode) -> None:
     sys.exit(int(code))
 
 
+def _internal(exc: Exception) -> None:
+    _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", ExitCode.INTERNAL)
+
+
 class _Terminated(BaseException):
     """SIGTERM arrived before the run installed its own handlers."""
 
@@ -47,11 +52,21 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-def guarded(func: Callable[[], int]) -> int:
-    """Run a command body; the tool's own errors become one line and an exit code."""
+def guarded(func: Callable[[], int], *, result_on_stdout: bool = True) -> int:
+    """Run a command body; the tool's own errors become one line and an exit code.
+
+    A reader of stdout gone (`plan ... | head`) ends the command quietly, as Unix tools
+    do: exit 141 (128 + SIGPIPE, what a shell shows for `yes | head`) when stdout is the
+    command's result, or, for `run` (`result_on_stdout=False`: its summary is the last
+    thing it prints, the report and journal are its record), the run's own exit code.
+    """
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return func()
+        code = func()
+    except BrokenPipeError as exc:
+        if not stdout_gone(sys.stdout):
+            _internal(exc)
+        return int(ExitCode.BROKEN_PIPE)
     except LockedError as exc:
         _fail(str(exc), ExitCode.LOCKED)
     except OutputWriteError as exc:
@@ -63,7 +78,11 @@ def guarded(func: Callable[[], int]) -> int:
     except _Terminated:
         _fail("terminated", ExitCode.SIGTERM)
     except Exception as exc:  # a bug: one line, never a traceback shown to the user
-        _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", ExitCode.INTERNAL)
+        _internal(exc)
+    else:
+        if stdout_gone(sys.stdout) and result_on_stdout:
+            return int(ExitCode.BROKEN_PIPE)
+        return code
     return int(ExitCode.USAGE)
 
 
@@ -84,6 +103,12 @@ _ENDPOINT = click.option(
 )
 _REGION = click.option(
     "--region", help="Region name, e.g. cn-north-4 or eu-de (gives the endpoints)."
+)
+_HIDDEN_ROWS = click.option(
+    "--hidden-rows",
+    type=click.Choice(HIDDEN_ROW_CHOICES),
+    help="Rows hidden in an .xlsx sheet (an Excel filter, or hidden by hand): skip them "
+    "(reported as skipped) or include them.  [default: none: a run refuses them]",
 )
 _PROVIDER = click.option(
     "--provider",
@@ -123,6 +148,7 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
     _SHEET,
     _ENCODING,
     _STRICT,
+    _HIDDEN_ROWS,
     _ENDPOINT,
     _REGION,
     _PROVIDER,
@@ -384,7 +410,7 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         )
         return int(run_pipeline(settings, environment))
 
-    sys.exit(guarded(body))
+    sys.exit(guarded(body, result_on_stdout=False))
 
 
 def _ask(question: str) -> bool:
@@ -396,7 +422,8 @@ def _ask(question: str) -> bool:
 def validate_job(job_file: Path) -> None:
     """Check a job file and its manifest; send nothing.
 
-    Exit codes: 0 valid, 1 some rows invalid, 2 unusable job file or manifest.
+    Exit codes: 0 valid, 1 some rows invalid, 2 unusable job file or manifest, 141 stdout's
+    reader went away (`| head`).
     """
 
     def body() -> int:
@@ -405,6 +432,7 @@ def validate_job(job_file: Path) -> None:
         from batch_ims.console import shown
         from batch_ims.manifest import load_manifest_targets
         from batch_ims.output.paths import output_paths
+        from batch_ims.run.hidden import check_hidden
         from batch_ims.run.prepare import check_offline
         from batch_ims.settings import build_settings
 
@@ -420,8 +448,10 @@ def validate_job(job_file: Path) -> None:
             strict=settings.strict,
             rules=cloud.rules,
             target_columns=cloud.target_columns,
+            hidden_rows=settings.hidden_rows,
         )
         manifests = [manifest for _, manifest in parts]
+        hidden = check_hidden(str(settings.manifest), manifests, settings.hidden_rows)
         for cells, _ in parts:
             scoped_cloud(cloud, cells, settings.manifest)
         invalid = [item for manifest in manifests for item in manifest.invalid]
@@ -439,6 +469,8 @@ def validate_job(job_file: Path) -> None:
         for manifest in manifests:
             for warning in manifest.warnings:
                 click.echo(f"  warning: {shown(warning.describe())}")
+        if hidden:
+            click.echo(f"  hidden ({settings.hidden_rows}): {hidden}")
         return int(ExitCode.SOME_FAILED if invalid else ExitCode.OK)
 
     sys.exit(guarded(body))
@@ -449,6 +481,7 @@ def validate_job(job_file: Path) -> None:
 @_SHEET
 @_ENCODING
 @_STRICT
+@_HIDDEN_ROWS
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -487,6 +520,7 @@ def plan(
     sheet: str | None,
     encoding: str | None,
     strict: bool | None,
+    hidden_rows: str | None,
     report: Path | None,
     diff: bool,
     explain: bool,
@@ -498,7 +532,7 @@ def plan(
     """Validate MANIFEST and print what a run would do; send nothing (no credentials needed).
 
     Exit codes: 0 every row valid, 1 some rows invalid (or, with --diff, some image
-    unreadable), 2 the manifest cannot be read.
+    unreadable), 2 the manifest cannot be read, 141 stdout's reader went away (`| head`).
     """
 
     def body() -> int:
@@ -524,6 +558,7 @@ def plan(
             diff=diff,
             explain=explain,
             out=out,
+            hidden_rows=hidden_rows,
         )
         return int(run_plan(settings, cloud, request, sys.stdout))
 

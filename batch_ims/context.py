@@ -5,6 +5,9 @@ One object passed in, so tests can swap it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,3 +50,37 @@ def process_environment(
         argv=argv,
         confirm=asks,
     )
+
+
+def stdout_gone(stream: TextIO) -> bool:
+    """Whether `stream`'s reader went away (a broken pipe: `| head` exited). If so, the
+    stream is pointed at the null device, so that what it still holds, and the
+    interpreter's last flush, vanish quietly instead of raising at exit."""
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        pass
+    except (OSError, ValueError):
+        return False
+    else:
+        if not _reader_gone(stream):
+            return False
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
+    return True
+
+
+def _reader_gone(stream: TextIO) -> bool:
+    """A pipe whose reading end is closed polls as an error (flushing an emptied stream
+    says nothing: the bytes that met the broken pipe are dropped)."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (OSError, ValueError, AttributeError):  # no descriptor, or no poll (Windows)
+        return False
+    return any(event & select.POLLERR for _, event in events)

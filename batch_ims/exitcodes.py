@@ -15,4 +15,5 @@ class ExitCode(IntEnum):
     OUTPUT_FAILED = 74  # an output could not be written (EX_IOERR): the run stopped
     LOCKED = 75  # another run holds the journal or an output (EX_TEMPFAIL: try again later)
     SIGINT = 130
+    BROKEN_PIPE = 141  # stdout's reader went away (`plan | head`): 128 + SIGPIPE, quietly
     SIGTERM = 143

@@ -226,6 +226,15 @@ def invalid(item: InvalidItem) -> Outcome:
     return unsent(item, Status.INVALID, "", code="invalid_row", message=message)
 
 
+HIDDEN_ROW = "hidden in the workbook (an Excel filter, or hidden by hand)"
+HIDDEN_SKIPPED = f"{HIDDEN_ROW}: not sent (--hidden-rows skip)"
+
+
+def hidden_skipped(item: ImageTask | InvalidItem) -> Outcome:
+    """An image's rows hidden in the workbook, left out on purpose: reported, never sent."""
+    return unsent(item, Status.SKIPPED, HIDDEN_SKIPPED)
+
+
 def internal_error(task: ImageTask, exc: Exception, *, attempts: int = 0) -> Outcome:
     """A bug in batch-ims while handling `task`: the image is still reported."""
     return Outcome(

@@ -20,7 +20,7 @@ from batch_ims.console import shown
 from batch_ims.errors import UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
-from batch_ims.models import Finished, ImageTask, Outcome, Status, invalid, sent
+from batch_ims.models import HIDDEN_ROW, Finished, ImageTask, Outcome, Status, invalid, sent
 from batch_ims.output.report import Report
 from batch_ims.values import as_text
 
@@ -87,6 +87,7 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
         out.write(f"warnings ({len(manifest.warnings)}):\n")
         for warning in manifest.warnings:
             out.write(f"  {shown(warning.describe())}\n")
+    _render_hidden(manifest, out)
     errors = [error for item in manifest.invalid for error in item.errors]
     if errors:
         out.write(f"invalid rows ({len(errors)}):\n")
@@ -94,6 +95,24 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
             out.write(f"  {shown(str(manifest.path))}: {shown(error.describe())}\n")
         if len(errors) > _SHOWN_INVALID:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
+
+
+_HIDDEN_CHOICES = {
+    None: "a run refuses this manifest until given --hidden-rows skip or include",
+    "skip": "--hidden-rows skip: not in the counts above; a run reports them skipped",
+    "include": "--hidden-rows include: in the counts above; a run sends them",
+}
+
+
+def _render_hidden(manifest: Manifest, out: TextIO) -> None:
+    hidden = manifest.hidden
+    if hidden is None:
+        return
+    out.write(f"hidden rows ({len(hidden)}; {_HIDDEN_CHOICES[hidden.choice]}):\n")
+    for row in hidden.rows[:_SHOWN_INVALID].tolist():
+        out.write(f"  {manifest.path}: row {row}: {HIDDEN_ROW}\n")
+    if len(hidden) > _SHOWN_INVALID:
+        out.write(f"  ... and {len(hidden) - _SHOWN_INVALID} more\n")
 
 
 def write_invalid_report(manifests: Iterable[Manifest], path: Path, *, overwrite: bool) -> None:
@@ -220,6 +239,7 @@ class PlanRequest:
     diff: bool
     explain: bool
     out: Path | None
+    hidden_rows: str | None = None  # --hidden-rows: "skip", "include", or None (listed)
 
 
 def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: TextIO) -> ExitCode:
@@ -236,6 +256,7 @@ def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: Tex
         strict=request.strict,
         rules=cloud.rules,
         target_columns=cloud.target_columns,
+        hidden_rows=request.hidden_rows,
     )
     several = several_targets(parts)
     if request.out is not None and several:
@@ -244,6 +265,10 @@ def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: Tex
         (cells, scoped_cloud(cloud, cells, settings.manifest), manifest)
         for cells, manifest in parts
     ]
+    if request.report is not None:  # first: a reader of stdout that leaves early cuts nothing
+        write_invalid_report(
+            (manifest for _, _, manifest in scoped), request.report, overwrite=settings.overwrite
+        )
     code = ExitCode.OK
     for cells, target_cloud, manifest in scoped:
         if several:
@@ -251,10 +276,6 @@ def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: Tex
         if request.explain:
             print_explained(target_cloud.explain(), out)
         code = max(code, run_preview(manifest, out))
-    if request.report is not None:
-        write_invalid_report(
-            (manifest for _, _, manifest in scoped), request.report, overwrite=settings.overwrite
-        )
     if request.diff:
         for _, target_cloud, manifest in scoped:
             bound = None if request.out is None else PlanOut(request.out, target_cloud.explain())

@@ -13,6 +13,7 @@ from typing import Any
 from batch_ims.errors import UsageError
 
 LOG_FORMATS = ("auto", "json", "console")
+HIDDEN_ROW_CHOICES = ("skip", "include")
 EXPORT_PAGE_SIZE = 200  # images `export` asks for per list page (a server may give fewer)
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
@@ -51,6 +52,7 @@ class RunSettings:
     sheet: str | None = None
     encoding: str | None = None
     strict: bool = False
+    hidden_rows: str | None = None  # "skip" or "include"; None: a run refuses hidden rows
     endpoint: str | None = None
     region: str | None = None
     profile: str | None = None
@@ -159,6 +161,10 @@ def _check_ranges(values: dict[str, Any]) -> None:
         if not ok:
             option = "--" + name.replace("_", "-")
             raise UsageError(f"{option} {values[name]!r}: expected {valid}")
+    if values["hidden_rows"] not in (None, *HIDDEN_ROW_CHOICES):
+        raise UsageError(
+            f"--hidden-rows {values['hidden_rows']!r}: expected " + " or ".join(HIDDEN_ROW_CHOICES)
+        )
     if values["resume"] and values["journal"] is None:
         raise UsageError("--resume needs --journal PATH (the journal of the run to resume)")
     if values["ignore_drift"] and values["plan"] is None:

@@ -32,6 +32,7 @@ SUMMARY_KEYS = {
     "latency_ms",
     "exit_code",
     "report",
+    "hidden_rows_skipped",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from batch_ims.errors import ManifestError
 from batch_ims.manifest import load_manifest, xlsx
 from batch_ims.manifest.table import MAX_COLUMNS
 from batch_ims.models import Op
+from tests.handmade import handmade_xlsx
 
 A = "3f1c2a9e-5b7d-4c1e-9a2b-0c4d6e8f1a2b"
 B = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -105,6 +107,70 @@ def test_xlsx_with_too_many_columns_is_refused_giving_the_limit(tmp_path: Path) 
     error = _error(path)
     assert error.row == 1
     assert f"at most {MAX_COLUMNS} are allowed" in error.problem
+
+
+def _inline(ref: str, text: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def _padded_rows(path: Path, rows: int, *, pad: str) -> Path:
+    """Every data row carries an empty cell at column `pad` (the header does not)."""
+    header = f'<row r="1">{_inline("A1", "image_id")}{_inline("B1", "__description")}</row>'
+    body = "".join(
+        f'<row r="{n}">{_inline(f"A{n}", str(uuid.UUID(int=n)))}'
+        f'{_inline(f"B{n}", f"生产环境 Web 镜像 {n}")}<c r="{pad}{n}"/></row>'
+        for n in range(2, rows + 2)
+    )
+    return handmade_xlsx(path, header + body)
+
+
+@pytest.fixture
+def cells_decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the cells openpyxl decodes, to prove a refusal came before the work."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    calls: list[int] = []
+    original = WorkSheetParser.parse_cell
+
+    def counted(self: WorkSheetParser, element: object) -> object:
+        calls.append(1)
+        return original(self, element)
+
+    monkeypatch.setattr(WorkSheetParser, "parse_cell", counted)
+    return calls
+
+
+def test_xlsx_cell_past_the_column_limit_in_any_row_stops_the_file_at_that_row(
+    tmp_path: Path, cells_decoded: list[int]
+) -> None:
+    path = _padded_rows(tmp_path / "padded.xlsx", 5_000, pad="ZZZ")
+    error = _error(path)
+    assert (error.row, error.column) == (2, "ZZZ")
+    assert f"at most {MAX_COLUMNS} are allowed (A to ALL)" in error.problem
+    assert len(cells_decoded) == 2  # the header's; no data row was built
+
+
+def test_xlsx_empty_cells_far_right_within_the_limit_are_not_padded_into_every_row(
+    tmp_path: Path, cells_decoded: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx, "MAX_CELLS", 10 * 200)  # padded to column ALL: 1,000 a row
+    path = _padded_rows(tmp_path / "padded.xlsx", 200, pad="ALL")
+    manifest = load_manifest(path, rules=IMS)
+    assert (manifest.row_count, manifest.image_count) == (200, 200)
+    assert manifest.tasks[0].ops == (Op("add", "/__description", "生产环境 Web 镜像 2"),)
+
+
+def test_xlsx_with_more_cells_than_the_limit_is_refused_as_soon_as_it_is_reached(
+    tmp_path: Path, cells_decoded: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx, "MAX_CELLS", 100)
+    path = _padded_rows(tmp_path / "many.xlsx", 5_000, pad="C")
+    error = _error(path)
+    assert "more than 100 cells (rows x columns)" in error.problem
+    assert "at most 100 cells are read" in error.problem
+    assert error.row is not None
+    assert error.row < 30
+    assert len(cells_decoded) < 100
 
 
 # ---- xlsx archive bounds --------------------------------------------------------------------

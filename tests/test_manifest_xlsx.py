@@ -14,6 +14,7 @@ from batch_ims.clouds.huawei.rules import IMS
 from batch_ims.errors import ManifestError
 from batch_ims.manifest import load_manifest
 from batch_ims.models import Op
+from tests.handmade import handmade_xlsx
 
 A = "3f1c2a9e-5b7d-4c1e-9a2b-0c4d6e8f1a2b"
 B = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -126,23 +127,37 @@ def test_excel_error_value_makes_its_row_invalid(tmp_path: Path) -> None:
     assert manifest.invalid[0].errors[0].message.startswith("the cell holds the Excel error #N/A")
 
 
-def test_formula_reads_its_cached_value(tmp_path: Path) -> None:
+def test_formula_reads_its_cached_value_and_an_empty_text_result_is_an_empty_cell(
+    tmp_path: Path,
+) -> None:
     cells = (
         f'<c r="A2" t="inlineStr"><is><t>{A}</t></is></c>'
         '<c r="B2"><f>1000+24</f><v>1024</v></c>'
-        '<c r="C2" t="str"><f>CONCAT("web","-01")</f><v>web-01</v></c>'
+        '<c r="C2" t="str"><f>CONCAT("镜像","-01")</f><v>镜像-01</v></c>'
+        '<c r="D2" t="str"><f>IF(1,"")</f><v></v></c>'
     )
-    path = _hand_built_xlsx(tmp_path / "f.xlsx", ["image_id", "min_ram", "name"], cells)
+    header = ["image_id", "min_ram", "name", "__description"]
+    path = _hand_built_xlsx(tmp_path / "f.xlsx", header, cells)
     assert load_manifest(path, rules=IMS).tasks[0].ops == (
         Op("add", "/min_ram", "1024"),
-        Op("add", "/name", "web-01"),
+        Op("add", "/name", "镜像-01"),
     )
 
 
-def test_formula_never_calculated_reads_as_an_empty_cell(tmp_path: Path) -> None:
+def test_formula_never_calculated_stops_the_file_naming_the_cell(tmp_path: Path) -> None:
     # openpyxl stores formulas without a cached value, as a never-opened generated file would.
-    path = workbook(tmp_path / "w.xlsx", {"S": [["image_id", "name", "tag"], [A, "=1+1", "x"]]})
-    assert load_manifest(path, rules=IMS).tasks[0].ops == (Op("add", "/tag", "x"),)
+    rows = [["image_id", "name", "__description"], [A, "web-01", "生产环境 Web 镜像"]]
+    rows.append([B, '="镜像-"&"测试"', "测试"])
+    path = workbook(tmp_path / "w.xlsx", {"S": rows})
+    error = error_of(path)
+    assert "w.xlsx, row 3, column 'B': a formula that was never calculated" in error
+    assert "open and save it in Excel" in error
+
+
+def test_formula_without_any_value_element_stops_the_file(tmp_path: Path) -> None:
+    cells = f'<c r="A2" t="inlineStr"><is><t>{A}</t></is></c><c r="C2"><f>1000+24</f></c>'
+    path = _hand_built_xlsx(tmp_path / "f.xlsx", ["image_id", "name", "min_ram"], cells)
+    assert "f.xlsx, row 2, column 'C': a formula that was never calculated" in error_of(path)
 
 
 def test_zip_missing_workbook_parts_is_refused(tmp_path: Path) -> None:
@@ -171,41 +186,7 @@ def test_long_layout_workbook_is_read_like_a_csv(tmp_path: Path) -> None:
 
 def _hand_built_xlsx(path: Path, header: list[str], row2: str, state: str = "visible") -> Path:
     """A minimal workbook written by hand, so formula cells can carry cached values."""
-    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-    pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
-    kind = "application/vnd.openxmlformats-officedocument.spreadsheetml"
     head = "".join(
         f'<c r="{chr(65 + i)}1" t="inlineStr"><is><t>{h}</t></is></c>' for i, h in enumerate(header)
     )
-    parts = {
-        "[Content_Types].xml": (
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" '
-            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            f'<Override PartName="/xl/workbook.xml" ContentType="{kind}.sheet.main+xml"/>'
-            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{kind}.worksheet+xml"/>'
-            "</Types>"
-        ),
-        "_rels/.rels": (
-            f'<Relationships xmlns="{pkg}"><Relationship Id="rId1" '
-            f'Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
-        ),
-        "xl/workbook.xml": (
-            f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
-            f'<sheet name="S" sheetId="1" r:id="rId1" state="{state}"/></sheets></workbook>'
-        ),
-        "xl/_rels/workbook.xml.rels": (
-            f'<Relationships xmlns="{pkg}"><Relationship Id="rId1" '
-            f'Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
-        ),
-        "xl/worksheets/sheet1.xml": (
-            f'<worksheet xmlns="{main}"><sheetData><row r="1">{head}</row>'
-            f'<row r="2">{row2}</row></sheetData></worksheet>'
-        ),
-    }
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, text in parts.items():
-            archive.writestr(name, text)
-    return path
+    return handmade_xlsx(path, f'<row r="1">{head}</row><row r="2">{row2}</row>', state=state)

@@ -242,3 +242,17 @@ def test_rows_come_in_manifest_order_whatever_order_images_finished_in(
         ]
     else:
         assert [r[0] for r in _xlsx_rows(path)[1:]] == [UUID_A, UUID_B, UUID_C]
+
+
+def test_a_skipped_hidden_row_of_an_image_does_not_hide_its_failed_row(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "earlier.csv"
+    report.write_text(
+        "image_id,status,rows,note\n"
+        f"{UUID_A},failed,2,\n"
+        f"{UUID_A},skipped,5,hidden in the workbook: not sent\n"
+        f"{UUID_B},skipped,3,hidden in the workbook: not sent\n",
+        encoding="utf-8",
+    )
+    assert read_report_statuses(report) == {UUID_A: "failed", UUID_B: "skipped"}

@@ -128,6 +128,7 @@ def test_summary_json_has_the_documented_keys_and_values() -> None:
         "latency_ms": {"p50": 20.0, "p95": 40.0, "p99": 40.0},
         "exit_code": 1,
         "report": "out/r.csv",
+        "hidden_rows_skipped": 0,
     }
 
 

@@ -23,6 +23,7 @@ from batch_ims.manifest.rules import AttributeRules, AttributeWarning
 from batch_ims.models import ImageTask, InvalidItem
 
 if TYPE_CHECKING:  # numpy is imported only when a manifest is read
+    from batch_ims.manifest.hidden import HiddenRows
     from batch_ims.manifest.targets import TargetCells
     from batch_ims.manifest.valid import AttributeSummary, TaskStream, ValidRows
 
@@ -51,7 +52,9 @@ class Manifest:
     sent; all its rows and errors listed, `ops` holding its valid rows' ops), plus one per
     row whose image_id is not a UUID. `row_count`: data rows read (header excluded, blank
     rows skipped). `warnings`: extension attributes that look like typos of a known
-    attribute (empty with `strict`, where their rows are in `invalid` instead).
+    attribute (empty with `strict`, where their rows are in `invalid` instead). `hidden`:
+    the rows hidden in the workbook, None when none is (with "skip", they are in neither
+    `valid` nor `invalid` nor `row_count`; see `manifest/hidden.py`).
     """
 
     path: str
@@ -60,6 +63,7 @@ class Manifest:
     invalid: list[InvalidItem]
     row_count: int
     warnings: tuple[AttributeWarning, ...] = ()
+    hidden: HiddenRows | None = None
 
     @cached_property
     def tasks(self) -> list[ImageTask]:
@@ -94,15 +98,25 @@ def load_manifest(
     encoding: str | None = None,
     rules: AttributeRules,
     strict: bool = False,
+    hidden_rows: str | None = None,
 ) -> Manifest:
     """Read and validate a manifest; ManifestError (one line) if the file is unusable.
 
     `rules`: the image service's attribute rules (the cloud gives them). `strict`: a suspected
-    attribute typo makes its rows invalid instead of giving a warning.
+    attribute typo makes its rows invalid instead of giving a warning. `hidden_rows`: rows
+    hidden in the workbook are left out with "skip" (`Manifest.hidden` keeps them, to be
+    reported), read as any row with "include" or None (and listed in `Manifest.hidden`).
     """
     from batch_ims.manifest.load import load
 
-    return load(str(path), sheet=sheet, encoding=encoding, rules=rules, strict=strict)
+    return load(
+        str(path),
+        sheet=sheet,
+        encoding=encoding,
+        rules=rules,
+        strict=strict,
+        hidden_rows=hidden_rows,
+    )
 
 
 def load_manifest_targets(
@@ -113,6 +127,7 @@ def load_manifest_targets(
     rules: AttributeRules,
     target_columns: tuple[str, ...],
     strict: bool = False,
+    hidden_rows: str | None = None,
 ) -> list[tuple[TargetCells, Manifest]]:
     """`load_manifest`, split by the target columns the cloud names (`manifest.targets`):
     one part with no target cells when the file has none of those columns."""
@@ -125,6 +140,7 @@ def load_manifest_targets(
         rules=rules,
         target_columns=target_columns,
         strict=strict,
+        hidden_rows=hidden_rows,
     )
 
 

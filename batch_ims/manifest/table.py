@@ -26,6 +26,8 @@ class Table:
     as text (a date in the image_id column, an Excel error value): that row is invalid.
     `small_cells` is true when the reader proved that no cell exceeds MAX_CELL_CHARS.
     `source` says how the file was read (encoding and delimiter, or sheet), for the log.
+    `hidden[i]` is true when data row i is hidden in the workbook (an Excel filter, or
+    hidden by hand); None when no row is.
     """
 
     header: tuple[str, ...]
@@ -35,6 +37,7 @@ class Table:
     notes: dict[tuple[int, int], str]
     small_cells: bool = False
     source: tuple[tuple[str, str], ...] = ()
+    hidden: BoolArray | None = None
 
     @property
     def height(self) -> int:
@@ -52,6 +55,7 @@ class Table:
             notes=notes,
             small_cells=self.small_cells,
             source=self.source,
+            hidden=None if self.hidden is None else self.hidden[keep],
         )
 
 

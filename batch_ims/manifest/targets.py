@@ -98,6 +98,7 @@ def _without(table: Table, drop: list[int]) -> Table:
         notes={(r, new_column[c]): m for (r, c), m in table.notes.items() if c in new_column},
         small_cells=table.small_cells,
         source=table.source,
+        hidden=table.hidden,
     )
 
 

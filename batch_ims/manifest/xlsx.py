@@ -2,17 +2,20 @@
 
 Cell rules: text stays text; an integral number is written without a decimal point (1024,
 not 1024.0), any other number in its shortest form; booleans become "true"/"false"; formulas
-give their cached value (a formula never calculated, as openpyxl itself writes them, reads
-as an empty cell); dates become ISO 8601 text, except in the image_id column, where a date
-means Excel converted an id and the row is invalid. An Excel error value (#N/A, #REF!, ...)
-makes its row invalid. The first visible sheet is read unless `sheet` names one (hidden
-sheets included).
+give their cached value, and a formula with none (never calculated: a workbook saved by a
+program, not by Excel) stops the file naming the cell; dates become ISO 8601 text, except in
+the image_id column, where a date means Excel converted an id and the row is invalid. An
+Excel error value (#N/A, #REF!, ...) makes its row invalid. Hidden rows (an Excel filter, or
+hidden by hand) are read and marked (`Table.hidden`): what becomes of them is the caller's
+choice. The first visible sheet is read unless `sheet` names one (hidden sheets included).
 
 Bounds, checked from the zip directory before openpyxl opens anything: at most
 MAX_MEMBERS members, MAX_UNCOMPRESSED bytes once uncompressed, and no member above 1 MiB
 compressed more than MAX_RATIO times (a zip bomb). The sizes in the directory can be
-trusted: Python's zipfile stops a member at its declared size and checks its CRC. The header
-may have at most MAX_COLUMNS columns. openpyxl parses the XML with defusedxml.
+trusted: Python's zipfile stops a member at its declared size and checks its CRC. While the
+sheet is read (`sheetxml`): no cell beyond MAX_COLUMNS in any row, and at most MAX_CELLS
+cells read in all (cell elements, rows, and the empty cells each row is padded with up to
+the header's width). openpyxl parses the XML with defusedxml.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, Final
 import numpy as np
 
 from batch_ims.errors import ManifestError
+from batch_ims.manifest.sheetxml import Budget, SheetRow, sheet_rows
 from batch_ims.manifest.table import (
     INDEX,
     MAX_COLUMNS,
@@ -42,6 +46,7 @@ _EXACT_FLOAT: Final = 2.0**53
 MAX_UNCOMPRESSED: Final = 512 << 20  # bytes, all members together
 MAX_RATIO: Final = 100  # uncompressed / compressed, for members above _RATIO_FLOOR
 MAX_MEMBERS: Final = 10_000
+MAX_CELLS: Final = 16_000_000  # cell elements, rows and padded cells read from the sheet
 _RATIO_FLOOR: Final = 1 << 20
 DATE_IN_ID: Final = (
     "a date, not an image id: Excel converted this cell; format the column as Text "
@@ -60,8 +65,9 @@ def read_xlsx(path: str, *, sheet: str | None) -> Table:
         raise ManifestError(path, f"not a readable .xlsx workbook ({_brief(error)})") from None
     try:
         worksheet = _pick_sheet(path, workbook.worksheets, sheet)
-        worksheet.reset_dimensions()  # trust the cells, not a possibly wrong <dimension>
-        table = _build(path, _rows(worksheet.iter_rows()))
+        with worksheet._get_source() as source:
+            budget = Budget(path, MAX_CELLS)
+            table = _build(path, _filled_rows(sheet_rows(path, source, worksheet, budget)), budget)
         return dataclasses.replace(table, source=(("sheet", worksheet.title),))
     except ManifestError:
         raise
@@ -138,67 +144,74 @@ def _names(sheets: list[Any]) -> str:
     )
 
 
-def _rows(cell_rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    """(sheet row number, cells) for every row with at least one non-blank cell."""
-    for number, cells in enumerate(cell_rows, start=1):
-        if any(_filled(cell.value) for cell in cells):
-            yield number, cells
+def _filled_rows(rows: Iterable[SheetRow]) -> Iterator[SheetRow]:
+    """The rows with at least one non-blank cell."""
+    for row in rows:
+        if any(_filled(cell["value"]) for cell in row.cells):
+            yield row
 
 
 def _filled(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def _build(path: str, rows: Iterator[tuple[int, tuple[Any, ...]]]) -> Table:
+def _build(path: str, rows: Iterator[SheetRow], budget: Budget) -> Table:
     first = next(rows, None)
     if first is None:
         raise ManifestError(path, "the sheet is empty; expected a header row and data rows")
-    header_row, header_cells = first
-    header = [_text(cell.value) for cell in header_cells]
+    header = [""] * max(cell["column"] for cell in first.cells)
+    for cell in first.cells:
+        header[cell["column"] - 1] = _text(cell["value"])
     while header and not header[-1].strip():
         header.pop()
     if len(header) > MAX_COLUMNS:
         raise ManifestError(
             path,
             f"the header has {len(header)} columns; at most {MAX_COLUMNS} are allowed",
-            row=header_row,
+            row=first.number,
         )
     id_column = next((i for i, h in enumerate(header) if header_key(h) == "image_id"), -1)
     width = len(header)
     columns: list[list[str]] = [[] for _ in range(width)]
     numbers: list[int] = []
+    hidden: list[bool] = []
     notes: dict[tuple[int, int], str] = {}
-    for number, cells in rows:
+    for row in rows:
+        budget.spend(width, row=row.number)  # the cells this row is padded to
         index = len(numbers)
-        numbers.append(number)
-        for column, cell in enumerate(cells):
+        numbers.append(row.number)
+        hidden.append(row.hidden)
+        texts = [""] * width
+        for cell in row.cells:
+            column = cell["column"] - 1
             text, note = _cell(cell, is_id=column == id_column)
             if column >= width:
                 if text.strip():
                     raise ManifestError(
                         path,
                         "this cell has no column header; clear it or name its column",
-                        row=number,
+                        row=row.number,
                         column=column_letter(column),
                     )
                 continue
-            columns[column].append(text)
+            texts[column] = text
             if note is not None:
                 notes[(index, column)] = note
-        for column in range(len(cells), width):
-            columns[column].append("")
+        for column, text in enumerate(texts):
+            columns[column].append(text)
     return Table(
         header=tuple(header),
-        header_row=header_row,
+        header_row=first.number,
         columns=tuple(object_array(col) for col in columns),
         row_numbers=np.asarray(numbers, dtype=INDEX),
         notes=notes,
+        hidden=np.asarray(hidden, dtype=bool) if any(hidden) else None,
     )
 
 
-def _cell(cell: Any, *, is_id: bool) -> tuple[str, str | None]:
-    value = cell.value
-    if getattr(cell, "data_type", None) == "e":
+def _cell(cell: dict[str, Any], *, is_id: bool) -> tuple[str, str | None]:
+    value = cell["value"]
+    if cell["data_type"] == "e":
         return str(value), f"the cell holds the Excel error {value}; fix its formula or value"
     if is_id and isinstance(value, dt.date | dt.time | dt.timedelta):
         return _text(value), DATE_IN_ID

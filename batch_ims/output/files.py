@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import io
 import os
 import stat
@@ -29,8 +28,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from batch_ims.errors import LockedError, OutputWriteError, UsageError
+from batch_ims.output.locking import lock_exclusive
 
-_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)  # 0: Windows
 
 
 def write_error(label: str, path: Path, exc: OSError) -> OutputWriteError:
@@ -106,7 +106,7 @@ def check_output(label: str, path: Path, *, overwrite: bool) -> bool:
 def lock(file: IO[str], label: str, path: Path) -> None:
     """An exclusive flock on a live file for the run (closing the file drops it)."""
     try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_exclusive(file.fileno())
     except OSError as exc:
         file.close()
         raise LockedError(
@@ -182,7 +182,7 @@ class OutputFile:
                 raise
             try:
                 _refuse_stat(self.label, self._lock_path, os.fstat(fd))
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock_exclusive(fd)
             except BlockingIOError as exc:
                 os.close(fd)
                 raise LockedError(

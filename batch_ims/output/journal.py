@@ -12,7 +12,6 @@ by another user is refused (for writing and for `--resume`).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -24,6 +23,7 @@ from batch_ims.errors import LockedError
 from batch_ims.logsetup import redact_text
 from batch_ims.models import Outcome, Status
 from batch_ims.output.files import open_live
+from batch_ims.output.locking import lock_exclusive
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -48,7 +48,7 @@ class Journal:
         self.label = "journal"
         self._file: IO[str] = open_live("journal", path, mode="a")
         try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_exclusive(self._file.fileno())
         except OSError as exc:
             self._file.close()
             raise LockedError(

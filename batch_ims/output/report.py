@@ -23,7 +23,7 @@ from typing import IO, Any
 from batch_ims.errors import UsageError
 from batch_ims.formula import neutralise
 from batch_ims.logsetup import redact_data, redact_text
-from batch_ims.models import Outcome
+from batch_ims.models import Outcome, Status
 from batch_ims.output.files import OutputFile, write_error
 from batch_ims.output.sheet import XlsxSheet
 
@@ -299,6 +299,13 @@ def open_report(path: Path, *, overwrite: bool) -> Report:
     return Report(path, overwrite=overwrite)
 
 
+def _note_status(statuses: dict[str, str], image_id: str, status: str) -> None:
+    """The image's status; a `skipped` row (its hidden rows, left out) never hides the
+    status of the row its other rows were sent in."""
+    if status != Status.SKIPPED.value or image_id not in statuses:
+        statuses[image_id] = status
+
+
 def read_report_statuses(path: Path) -> dict[str, str]:
     """image_id -> status from an earlier report (.csv or .jsonl), for --retry-failed-from."""
     suffix = path.suffix.lower()
@@ -309,11 +316,11 @@ def read_report_statuses(path: Path) -> dict[str, str]:
                 for line in handle:
                     if line.strip():
                         row = json.loads(line)
-                        statuses[str(row["image_id"])] = str(row["status"])
+                        _note_status(statuses, str(row["image_id"]), str(row["status"]))
         elif suffix == ".csv":
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 for rec in csv.DictReader(handle):
-                    statuses[rec["image_id"].lstrip("'")] = rec["status"]
+                    _note_status(statuses, rec["image_id"].lstrip("'"), rec["status"])
         elif suffix == ".xlsx":
             from openpyxl import load_workbook
 
@@ -322,7 +329,7 @@ def read_report_statuses(path: Path) -> dict[str, str]:
             header = [str(c) for c in next(rows)]
             id_col, status_col = header.index("image_id"), header.index("status")
             for values in rows:
-                statuses[str(values[id_col]).lstrip("'")] = str(values[status_col])
+                _note_status(statuses, str(values[id_col]).lstrip("'"), str(values[status_col]))
         else:
             raise UsageError(f"report {str(path)!r}: unknown extension; use .csv, .jsonl or .xlsx")
     except (

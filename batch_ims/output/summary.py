@@ -27,10 +27,18 @@ class Summary:
     exit_code: int
     report: str
     targets: dict[str, dict[str, int]]  # each target's counts, in a run over several
+    hidden_rows_skipped: int = 0  # manifest rows hidden in the workbook, left out
 
     @classmethod
     def build(
-        cls, *, stats: RunStats, duration_s: float, exit_code: int, report: Path, images: int
+        cls,
+        *,
+        stats: RunStats,
+        duration_s: float,
+        exit_code: int,
+        report: Path,
+        images: int,
+        hidden_rows_skipped: int = 0,
     ) -> Summary:
         return cls(
             counts=stats.all_counts(),
@@ -45,6 +53,7 @@ class Summary:
             exit_code=exit_code,
             report=str(report),
             targets=stats.target_counts(),
+            hidden_rows_skipped=hidden_rows_skipped,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -60,6 +69,7 @@ class Summary:
             "latency_ms": self.latency_ms,
             "exit_code": self.exit_code,
             "report": self.report,
+            "hidden_rows_skipped": self.hidden_rows_skipped,
         } | ({"targets": self.targets} if self.targets else {})
 
     def log_fields(self) -> dict[str, Any]:
@@ -68,8 +78,14 @@ class Summary:
     def human(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts.items())
         by_method = ", ".join(f"{n} {method}" for method, n in self.requests_by_method.items())
+        hidden = ""
+        if self.hidden_rows_skipped:
+            hidden = (
+                f"  {self.hidden_rows_skipped} hidden rows skipped (--hidden-rows skip; "
+                "in the report as skipped)\n"
+            )
         return (
-            f"batch-ims: {self.images} images: {counts}\n"
+            f"batch-ims: {self.images} images: {counts}\n{hidden}"
             f"  {self.requests} requests ({by_method}; {self.retries} retries, "
             f"{self.throttled} throttled) "
             f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"

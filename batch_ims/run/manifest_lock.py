@@ -11,12 +11,12 @@ Two runs of the same shard are not told apart: their journals are.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from batch_ims.errors import LockedError
+from batch_ims.output.locking import lock_exclusive
 
 
 @contextlib.contextmanager
@@ -28,7 +28,7 @@ def manifest_lock(path: Path, *, sharded: bool) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(fd, (fcntl.LOCK_SH if sharded else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        lock_exclusive(fd, shared=sharded)
     except OSError as exc:
         os.close(fd)
         raise LockedError(

@@ -30,6 +30,7 @@ from batch_ims.models import Outcome, Status, Tasks, invalid, unsent
 from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
+from batch_ims.output.locking import require_locks
 from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, claim_textfile, push, write_claimed
 from batch_ims.output.paths import OutputPaths, output_paths
 from batch_ims.output.progress import Progress
@@ -78,6 +79,7 @@ class _Run:
 
 def run(settings: RunSettings, environment: Environment) -> ExitCode:
     """Validate everything that can be checked offline, then send; returns the exit code."""
+    require_locks()  # before anything is read or written: two runs must not share files
     now = datetime.now(UTC)
     cloud = choose_cloud(settings, environment.env)
     paths = output_paths(settings, now)
@@ -210,6 +212,8 @@ def _record_unsent(state: _Run, recorder: Recorder, *, dry_run: bool) -> None:
             record(invalid(item))
         for outcome in unit.prepared.selection.skipped:
             record(outcome)
+        for outcome in unit.prepared.hidden:
+            record(outcome)
         if dry_run:
             for task in unit.prepared.selection.send:
                 record(unsent(task, Status.SKIPPED, "dry run: not sent"))
@@ -327,6 +331,7 @@ def _summarise(
         exit_code=int(code),
         report=state.paths.report,
         images=state.images,
+        hidden_rows_skipped=sum(unit.prepared.hidden.rows for unit in state.units),
     )
     _log.info("run.finished", **summary.log_fields())
     if live:

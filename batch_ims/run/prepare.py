@@ -21,6 +21,7 @@ from batch_ims.output.journal import read_succeeded
 from batch_ims.output.metrics import check_textfile_path
 from batch_ims.output.paths import OutputPaths, check_outputs, check_paths
 from batch_ims.output.report import read_report_statuses
+from batch_ims.run.hidden import HiddenSkips, check_hidden
 from batch_ims.run.selection import Selection, in_shard, select
 from batch_ims.settings import RunSettings
 from batch_ims.transport.client import make_ssl_context
@@ -37,6 +38,7 @@ class Prepared:
     invalid: list[InvalidItem]
     images: int
     wide_layout: bool
+    hidden: HiddenSkips  # images of hidden rows left out (--hidden-rows skip)
 
 
 def load(
@@ -49,6 +51,7 @@ def load(
         encoding=settings.encoding,
         strict=settings.strict,
         rules=rules,
+        hidden_rows=settings.hidden_rows,
         target_columns=target_columns,
     )
     for target, manifest in parts:
@@ -63,6 +66,7 @@ def load(
             images=manifest.image_count,
             invalid=len(manifest.invalid),
         )
+    check_hidden(str(settings.manifest), [manifest for _, manifest in parts], settings.hidden_rows)
     return parts
 
 
@@ -119,9 +123,11 @@ def prepare(
         manifest.task_stream(), earlier_report=earlier, journal_done=done, shard=settings.shard
     )
     invalid = [i for i in manifest.invalid if in_shard(i.image_id, settings.shard)]
+    hidden = HiddenSkips(manifest, settings.shard)
     return Prepared(
         selection=selection,
         invalid=invalid,
-        images=len(selection.send) + len(selection.skipped) + len(invalid),
+        images=len(selection.send) + len(selection.skipped) + len(invalid) + len(hidden),
         wide_layout=manifest.layout == "wide",
+        hidden=hidden,
     )
