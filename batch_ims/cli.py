@@ -19,7 +19,12 @@ from batch_ims import __version__
 from batch_ims.context import stdout_gone
 from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
 from batch_ims.exitcodes import ExitCode
-from batch_ims.settings import EXPORT_PAGE_SIZE, HIDDEN_ROW_CHOICES, default
+from batch_ims.settings import (
+    AUTO_CONCURRENCY_CEILING,
+    EXPORT_PAGE_SIZE,
+    HIDDEN_ROW_CHOICES,
+    default,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,7 +129,10 @@ _CLOUD = click.option(
     "Keystone; default: OS_CLOUD when no --endpoint/--region/--profile is given).",
 )
 _CONCURRENCY = click.option(
-    "--concurrency", type=int, help=f"Requests in flight.  [default: {default('concurrency')}]"
+    "--concurrency",
+    type=int,
+    help="Most requests in flight.  [default: what --rate needs at the measured latency, "
+    f"up to {AUTO_CONCURRENCY_CEILING}]",
 )
 _RATE = click.option(
     "--rate",

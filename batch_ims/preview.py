@@ -189,7 +189,8 @@ async def read_states(tasks: list[ImageTask], settings: RunSettings, target: Tar
                 send=reader.read,
                 record=lambda outcome: None,
                 stop=stop,
-                options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
+                options=DispatchOptions(grace_s=settings.grace),
+                workers=connected.in_flight,
             )
             await dispatcher.run(tasks)
     except SignInStopped:

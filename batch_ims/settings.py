@@ -15,6 +15,9 @@ from batch_ims.errors import UsageError
 LOG_FORMATS = ("auto", "json", "console")
 HIDDEN_ROW_CHOICES = ("skip", "include")
 EXPORT_PAGE_SIZE = 200  # images `export` asks for per list page (a server may give fewer)
+# requests in flight when --concurrency is not given: what the rate needs at the measured
+# latency (Little's law), up to this many
+AUTO_CONCURRENCY_CEILING = 256
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 
@@ -58,7 +61,7 @@ class RunSettings:
     profile: str | None = None
     cloud: str | None = None
     provider: str | None = None
-    concurrency: int = 8
+    concurrency: int | None = None  # None: follow the rate, up to AUTO_CONCURRENCY_CEILING
     rate: float = 10.0
     max_attempts: int = 5
     timeout: float = 30.0
@@ -90,6 +93,13 @@ class RunSettings:
     plan: Path | None = None
     ignore_drift: bool = False
     yes: bool = False
+
+    @property
+    def concurrency_ceiling(self) -> tuple[int, str]:
+        """The most requests in flight, and who chose it."""
+        if self.concurrency is None:
+            return AUTO_CONCURRENCY_CEILING, "default"
+        return self.concurrency, "--concurrency"
 
     @property
     def stop_policy(self) -> StopPolicy:
@@ -141,7 +151,11 @@ def expand_template(value: str, now: datetime, *, name: str = "path") -> str:
 
 def _check_ranges(values: dict[str, Any]) -> None:
     checks: list[tuple[str, bool, str]] = [
-        ("concurrency", values["concurrency"] >= 1, "a whole number of at least 1"),
+        (
+            "concurrency",
+            values["concurrency"] is None or values["concurrency"] >= 1,
+            "a whole number of at least 1",
+        ),
         ("rate", values["rate"] > 0, "a number above 0 (requests per second)"),
         ("max_attempts", values["max_attempts"] >= 1, "a whole number of at least 1"),
         ("timeout", values["timeout"] > 0, "a number of seconds above 0"),

@@ -1,4 +1,5 @@
-"""Run-wide counters for the summary: requests by method, retries, throttles, latency."""
+"""Run-wide counters for the summary: requests by method, retries, throttles, latency, and
+the requests in flight (now and at most)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class RunStats:
     retries: int = 0
     throttled: int = 0
     server_date: str | None = None  # the last `Date` header seen, for the clock-skew hint
+    in_flight: int = 0  # requests sent and not yet answered (or given up)
+    in_flight_peak: int = 0
     _latencies_ms: array[float] = field(default_factory=lambda: array("f"))
 
     @property
@@ -30,7 +33,13 @@ class RunStats:
         if target:
             self.by_target.setdefault(target, Counter())[status.value] += 1
 
+    def request_sent(self) -> None:
+        self.in_flight += 1
+        if self.in_flight > self.in_flight_peak:
+            self.in_flight_peak = self.in_flight
+
     def request_done(self, method: str, latency_ms: float, date: str | None = None) -> None:
+        self.in_flight -= 1
         self.requests_by_method[method] += 1
         self._latencies_ms.append(latency_ms)
         if date is not None:

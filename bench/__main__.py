@@ -21,20 +21,24 @@ from bench.encoding import encoding_rows
 from bench.export import export_rows
 from bench.footprint import large_manifest_rows, memory_rows, startup_rows
 from bench.glance import glance_rows
+from bench.latency import latency_rows
 from bench.rate import adaptive_rows, rate_rows
 from bench.speed import speed_rows
 from bench.table import Row, format_table, write_json
+from bench.targets import target_rows
 
 GROUPS: dict[str, Callable[[Bench], list[Row]]] = {
     "speed": speed_rows,
     "glance": glance_rows,
     "rate": rate_rows,
     "adaptive": adaptive_rows,
+    "latency": latency_rows,
     "manifest": large_manifest_rows,
     "startup": startup_rows,
     "memory": memory_rows,
     "encoding": encoding_rows,
     "export": export_rows,
+    "targets": target_rows,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

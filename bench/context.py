@@ -28,6 +28,10 @@ class Sizes:
     adaptive_limit: float = 100.0
     adaptive_rate: float = 400.0
     adaptive_repeats: int = 3
+    latency_images: int = 1_500  # at --rate latency_rate: an ideal of 15 s per run
+    latency_rate: float = 100.0
+    latency_means_ms: tuple[float, ...] = (50.0, 250.0, 1000.0)
+    latency_repeats: int = 1
     large_images: int = 500_000  # x 2 rows each
     large_repeats: int = 2
     startup_repeats: int = 5
@@ -37,6 +41,8 @@ class Sizes:
     export_small: int = 10_000
     export_large: int = 100_000
     export_repeats: int = 2
+    target_images: int = 600  # per target, at --rate target_rate each
+    target_rate: float = 50.0
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -49,6 +55,7 @@ class Sizes:
             rate_repeats=1,
             adaptive_images=400,
             adaptive_repeats=1,
+            latency_images=300,
             large_images=50_000,
             large_repeats=1,
             startup_repeats=3,
@@ -58,6 +65,7 @@ class Sizes:
             export_small=2_000,
             export_large=10_000,
             export_repeats=1,
+            target_images=150,
         )
 
 
@@ -83,13 +91,16 @@ class Bench:
         endpoint: str,
         *,
         rate: float,
-        concurrency: int,
+        concurrency: int | None,
         tag: str,
         cloud: tuple[str, dict[str, str]] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> tuple[ChildResult, dict[str, Any]]:
         """`batch-ims run`, report and journal on (JSON logs to a file); result and summary.
+        `concurrency` None leaves `--concurrency` out (its default).
 
-        `cloud`: (name, environment) to run in OpenStack mode instead of IMS mode."""
+        `cloud`: (name, environment) to run in OpenStack mode instead of IMS mode; `extra`:
+        more options (e.g. `--provider`)."""
         report = self.work / f"report-{tag}.csv"
         journal = self.work / f"journal-{tag}.jsonl"
         summary = self.work / f"summary-{tag}.json"
@@ -97,9 +108,11 @@ class Bench:
             stale.unlink(missing_ok=True)
         target = ["--endpoint", endpoint] if cloud is None else ["--cloud", cloud[0]]
         argv = [*self.batch_ims_argv(), "run", str(manifest), *target]
-        argv += ["--rate", f"{rate:g}", "--concurrency", str(concurrency)]
+        argv += ["--rate", f"{rate:g}"]
+        if concurrency is not None:  # None: the default, what the rate needs
+            argv += ["--concurrency", str(concurrency)]
         argv += ["--report", str(report), "--journal", str(journal)]
-        argv += ["--summary-json", str(summary), "--log-format", "json"]
+        argv += ["--summary-json", str(summary), "--log-format", "json", *extra]
         env = client_env() if cloud is None else cloud[1]
         result = run_child(argv, env=env, stderr_path=self.work / f"log-{tag}.jsonl")
         result.check()

@@ -44,6 +44,7 @@ class EmulatorSpec:
     images: int
     rate_limit: float | None = None
     latency_ms: float = 0.0
+    latency_distribution: str = "constant"
     page_cap: int | None = None  # most images per list page (the emulator's default: 1000)
 
 
@@ -66,6 +67,7 @@ class EmulatorProcess:
             argv += ["--page-cap", str(self._spec.page_cap)]
         if self._spec.latency_ms:
             argv += ["--latency-ms", f"{self._spec.latency_ms:g}"]
+            argv += ["--latency-dist", self._spec.latency_distribution]
         env = dict(
             os.environ,
             BATCH_IMS_EMULATOR_AK=BENCH_AK,

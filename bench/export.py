@@ -51,7 +51,7 @@ def export_rows(bench: Bench) -> list[Row]:
     pages = -(-large // PAGE_CAP) + 1  # and the empty page that ends the list
     return [
         Row(
-            row=f"10a export {large:,} images: time",
+            row=f"12a export {large:,} images: time",
             measured=f"{wall[large]:.1f} s ({large / wall[large]:,.0f} images/s)",
             target="-",
             met=None,
@@ -60,7 +60,7 @@ def export_rows(bench: Bench) -> list[Row]:
             data={"wall_s": {str(n): [r.wall_s for r in v] for n, v in runs.items()}},
         ),
         Row(
-            row=f"10b export: peak RSS, {small:,} -> {large:,} images",
+            row=f"12b export: peak RSS, {small:,} -> {large:,} images",
             measured=f"{rss[small] / 1024:.0f} -> {rss[large] / 1024:.0f} MB "
             f"({per_image:.0f} bytes per image)",
             target=f"<= {_BYTES_PER_IMAGE_MAX} bytes per image (one page held, rows spooled)",

@@ -15,7 +15,14 @@ from yarl import URL
 from batch_ims.clouds.huawei.ims import ImsService
 from batch_ims.settings import RunSettings, StopPolicy
 from batch_ims.transport.client import HttpResult, Request, TransportError
-from batch_ims.transport.exchange import AttemptCount, Exchange, Exchanger
+from batch_ims.transport.exchange import (
+    AttemptCount,
+    Exchange,
+    Exchanger,
+    Pacing,
+    Retrying,
+    RunHooks,
+)
 from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
 from batch_ims.transport.retry import RetryPolicy
 
@@ -91,10 +98,18 @@ class RecordingObserver:
     requests: list[tuple[str, float, int | str]] = field(default_factory=list)
     retries: int = 0
     throttles: int = 0
+    sent: int = 0
+    backoffs: list[float] = field(default_factory=list)
+
+    def request_sent(self) -> None:
+        self.sent += 1
 
     def request_done(self, method: str, latency_ms: float, answer: Answer) -> None:
         outcome = answer.kind if isinstance(answer, TransportError) else answer.status
         self.requests.append((method, latency_ms, outcome))
+
+    def backing_off(self, seconds: float) -> None:
+        self.backoffs.append(seconds)
 
     def retry_scheduled(self) -> None:
         self.retries += 1
@@ -126,23 +141,19 @@ class ExchangeHarness:
         self.on_pause: Callable[[], None] | None = None
         self.rate = AdaptiveRate(RatePolicy(ceiling=ceiling), self.clock)
         self.pacer = Pacer(self.rate, self.clock, self._sleep)
+        policy = RetryPolicy(
+            max_attempts=max_attempts,
+            base_delay_s=0.5,
+            max_delay_s=30.0,
+            max_retry_after_s=max_retry_after_s,
+        )
         self.exchanger = Exchanger(
             client=self.client,  # type: ignore[arg-type]
             answers=SERVICE,
-            pacer=self.pacer,
-            rate=self.rate,
-            policy=RetryPolicy(
-                max_attempts=max_attempts,
-                base_delay_s=0.5,
-                max_delay_s=30.0,
-                max_retry_after_s=max_retry_after_s,
-            ),
             auth=self.auth,
-            observer=self.observer,
-            stopping=lambda: self.stopped,
-            pause=self._pause,
-            rand=lambda: 0.5,
-            clock=self.clock,
+            pacing=Pacing(self.pacer, self.rate),
+            retrying=Retrying(policy, rand=lambda: 0.5, clock=self.clock),
+            run=RunHooks(observer=self.observer, stopping=lambda: self.stopped, pause=self._pause),
         )
 
     async def _sleep(self, seconds: float) -> None:  # waiting for a pacing slot

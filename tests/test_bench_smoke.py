@@ -12,6 +12,7 @@ from huaweicloudsdkcore.sdk_request import SdkRequest  # type: ignore[import-unt
 from batch_ims.clouds.huawei import signer
 from bench.context import Sizes
 from bench.floor import CONTENT_TYPE, signed_headers
+from bench.latency import ideal_finish
 from bench.manifests import read_tasks, write_manifest
 from bench.measure import achieved_rate, max_in_window
 from bench.table import Row, format_table, to_json
@@ -145,3 +146,11 @@ def test_quick_sizes_are_smaller_than_the_full_run() -> None:
     assert quick.images < full.images
     assert quick.large_images < full.large_images
     assert quick.memory_large / quick.memory_small > 1
+
+
+def test_the_ideal_client_finishes_after_its_last_send_by_the_slowest_tail() -> None:
+    finish = ideal_finish(1500, 100.0, 250.0)
+
+    assert finish > 1499 / 100.0  # never before the last send ...
+    assert finish == ideal_finish(1500, 100.0, 250.0)  # ... and the same seeded delays
+    assert ideal_finish(1500, 100.0, 1000.0) > finish + 2.0  # a longer tail, a later end

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from batch_ims.models import Finished, ImageTask, Op, Outcome, Status
-from batch_ims.run.dispatcher import Dispatcher, DispatchOptions
+from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, FixedWorkers
 from batch_ims.run.stop import RunStop, StopReason
 from batch_ims.settings import StopPolicy
 from batch_ims.transport.exchange import AttemptCount
@@ -56,7 +56,8 @@ class _Run:
             send=send,
             record=self.outcomes.append,
             stop=self.run_stop,
-            options=DispatchOptions(concurrency=concurrency, grace_s=grace_s),
+            options=DispatchOptions(grace_s=grace_s),
+            workers=FixedWorkers(concurrency),
         )
 
     def stop(self, reason: StopReason = StopReason.SIGINT) -> None:
@@ -204,6 +205,50 @@ async def test_concurrency_never_exceeds_configured_sends_in_flight() -> None:
 
     assert peak == 5
     assert len(run.outcomes) == 300
+
+
+class _Target:
+    """A worker target the test moves, as the in-flight limit does from latencies."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+
+async def test_the_pool_grows_and_shrinks_with_the_target_and_every_image_ends_once() -> None:
+    target = _Target(2)
+    in_flight = 0
+    seen: list[int] = []
+    outcomes: list[Outcome] = []
+
+    async def send(task: ImageTask, count: AttemptCount) -> Finished:
+        nonlocal in_flight
+        in_flight += 1
+        seen.append(in_flight)
+        number = int(task.image_id[-6:])
+        if number == 20:
+            target.target = 9  # the latency rose: more are needed
+        if number == 200:
+            target.target = 3  # it fell again
+        for _ in range(3):
+            await asyncio.sleep(0)
+        in_flight -= 1
+        return _finished(task)
+
+    run = Dispatcher(
+        send=send,
+        record=outcomes.append,
+        stop=RunStop(_policy()),
+        options=DispatchOptions(grace_s=5.0),
+        workers=target,
+    )
+
+    async with asyncio.timeout(SAFETY_S):
+        await run.run(_tasks(400))
+
+    assert Counter(o.image_id for o in outcomes) == Counter(_ids(400))
+    assert max(seen[:20]) == 2
+    assert max(seen) == 9 == run.peak
+    assert max(seen[-100:]) == 3
 
 
 async def test_large_task_list_is_taken_only_as_workers_free_up() -> None:

@@ -266,7 +266,9 @@ def _fail_fast_run(
     )
     with emulator(images=300, **EMULATOR_AUTH, **config) as running:
         args = ["run", str(manifest), "--endpoint", running.url, "--report"]
-        result = cli([*args, str(tmp_path / "r.csv"), "--rate", "100000"], env=env)
+        # the default rate and concurrency: requests 0.1 s apart, so the fifth failure in a
+        # row stops the run before more than a few others went out
+        result = cli([*args, str(tmp_path / "r.csv")], env=env)
         requests = sum(running.emulator.request_counts.values())
         applied = sum(running.emulator.apply_counts.values())
     assert applied == 0
@@ -277,7 +279,7 @@ def _assert_stopped_early(
     tmp_path: Path, result: subprocess.CompletedProcess[str], requests: int, ids: list[str]
 ) -> str:
     assert result.returncode == 3, result.stderr[-2000:]
-    assert 5 <= requests <= 12  # 5 consecutive failures stop it; 8 were in flight at most
+    assert 5 <= requests <= 12  # 5 consecutive failures stop it; a few more were in flight
     rows = read_report(tmp_path / "r.csv")
     assert sorted(row["image_id"] for row in rows) == sorted(ids)
     statuses = [row["status"] for row in rows]

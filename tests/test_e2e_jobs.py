@@ -29,6 +29,8 @@ SUMMARY_KEYS = {
     "throttled",
     "duration_s",
     "rate_achieved",
+    "rate_asked",
+    "in_flight_peak",
     "latency_ms",
     "exit_code",
     "report",

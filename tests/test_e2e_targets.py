@@ -67,6 +67,7 @@ def test_three_targets_each_image_applied_to_its_own_target_exactly_once(tmp_pat
     assert summary["images"] == 60
     assert summary["counts"]["succeeded"] == 60
     assert {t: c["succeeded"] for t, c in summary["targets"].items()} == dict.fromkeys(targets, 20)
+    assert summary["rate_asked"] == 3 * 30.0  # each target's --rate is its own
 
 
 def test_a_bad_target_cell_names_the_file_row_and_column_and_sends_nothing(

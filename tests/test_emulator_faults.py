@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from batch_ims.emulator import EmulatorConfig, RunningEmulator, generated_image_id
-from batch_ims.emulator.faults import Fault, FaultDice, TokenBucket
+from batch_ims.emulator.faults import Fault, FaultDice, Latency, TokenBucket
 from tests.conftest import Serve  # the `serve` and `session` fixtures live there
 
 IMAGE = generated_image_id(0)
@@ -124,6 +124,31 @@ async def test_latency_is_awaited_before_answering(
     running = await serve(EmulatorConfig(images=1, latency_ms=250), sleep=sleep)
     assert (await _patch(session, running))[0] == 200
     assert slept == [0.25]
+
+
+def test_exponential_latency_has_the_mean_asked_and_a_long_tail_reproducibly() -> None:
+    config = EmulatorConfig(latency_ms=250, latency_distribution="exponential", fault_seed=5)
+    latency, again = Latency(config), Latency(config)
+
+    draws = [latency.draw() for _ in range(20_000)]
+
+    assert [again.draw() for _ in range(100)] == draws[:100]  # the same seed, the same delays
+    mean = sum(draws) / len(draws)
+    assert abs(mean - 0.25) < 0.01
+    assert max(draws) > 5 * 0.25  # the tail: a few answers far slower than the mean
+    assert sorted(draws)[len(draws) // 2] < 0.25  # and most quicker than it
+
+
+def test_constant_latency_is_the_same_for_every_answer_and_none_without_one() -> None:
+    steady = Latency(EmulatorConfig(latency_ms=40))
+
+    assert [steady.draw() for _ in range(3)] == [0.04, 0.04, 0.04]
+    assert Latency(EmulatorConfig()).draw() == 0.0
+
+
+def test_an_unknown_latency_distribution_is_refused() -> None:
+    with pytest.raises(ValueError, match="latency_distribution"):
+        EmulatorConfig(latency_ms=10, latency_distribution="pareto")
 
 
 def test_fault_draws_are_reproducible_and_match_the_configured_shares() -> None:

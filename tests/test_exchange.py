@@ -33,6 +33,8 @@ async def test_retryable_answer_is_retried_up_to_max_attempts_with_the_policy_de
     assert len(harness.client.sent) == 4
     # full jitter with rand 0.5: half of 0.5, 1.0, 2.0 s after attempts 1, 2, 3
     assert harness.pauses == [0.25, 0.5, 1.0]
+    assert harness.observer.backoffs == [0.25, 0.5, 1.0]  # the worker held, told as it starts
+    assert harness.observer.sent == 4
     assert (_status(exchange), exchange.attempts, exchange.ok) == (status, 4, False)
     assert exchange.error is not None
     assert exchange.error.code == (code or f"HTTP_{status}")
@@ -120,6 +122,7 @@ async def test_retry_after_is_the_backoff_and_pushes_back_the_pacer_for_everyone
     assert harness.pauses == [7.0]
     # the next slot, for this request or any other, is 7 s after the throttle
     assert harness.slot_waits == [pytest.approx(7.0)]
+    assert harness.observer.backoffs == []  # every worker waits alike: not this one's backoff
 
 
 async def test_retry_after_beyond_max_retry_after_is_capped() -> None:

@@ -110,6 +110,8 @@ def test_metrics_are_built_from_the_run_summary() -> None:
         throttled=1,
         duration_s=1.5,
         rate_achieved=4.0,
+        rate_asked=10.0,
+        in_flight_peak=3,
         latency_ms={"p50": 1.0, "p95": 2.0, "p99": 3.0},
         exit_code=1,
         report="out/report.csv",

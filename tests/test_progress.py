@@ -26,16 +26,19 @@ def test_clock_text_shows_minutes_hours_and_unknown() -> None:
 
 
 def test_the_line_shows_count_rates_failures_elapsed_and_eta() -> None:
-    snap = Snapshot(1234, 5000, 2, 12.34, 15.0, 100.0, 305.2)
+    snap = Snapshot(1234, 5000, 2, 12.34, 15.0, 20.0, 7, 100.0, 305.2)
 
     assert render(snap) == (
-        "images 1234/5000 (24%)  12.3 img/s, 15.0 req/s  2 failed  elapsed 1:40  ETA 5:05"
+        "images 1234/5000 (24%)  12.3 img/s, 15.0 req/s (asked 20), 7 in flight  "
+        "2 failed  elapsed 1:40  ETA 5:05"
     )
 
 
 def test_snapshot_counts_failed_and_aborted_and_rates_images_and_requests_apart() -> None:
     clock, stats = _Clock(), RunStats()
-    progress = Progress(total=10, stats=stats, interval_s=1.0, clock=clock, terminal=None)
+    progress = Progress(
+        total=10, stats=stats, interval_s=1.0, rate_asked=10.0, clock=clock, terminal=None
+    )
     for status in (Status.SUCCEEDED, Status.FAILED, Status.ABORTED, Status.SUCCEEDED):
         progress.write(_outcome(status))
     for _ in range(8):  # a read and a PATCH per image
@@ -51,7 +54,9 @@ def test_snapshot_counts_failed_and_aborted_and_rates_images_and_requests_apart(
 
 def test_on_a_terminal_each_tick_redraws_one_line_and_close_ends_it() -> None:
     clock, screen = _Clock(), io.StringIO()
-    progress = Progress(total=2, stats=RunStats(), interval_s=10.0, clock=clock, terminal=screen)
+    progress = Progress(
+        total=2, stats=RunStats(), interval_s=10.0, rate_asked=10.0, clock=clock, terminal=screen
+    )
     progress.write(_outcome(Status.SUCCEEDED))
     clock.now += 1.0
     progress.tick()

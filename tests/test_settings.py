@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from batch_ims.errors import UsageError
-from batch_ims.settings import RunSettings, Shard, build_settings, expand_template
+from batch_ims.settings import (
+    AUTO_CONCURRENCY_CEILING,
+    RunSettings,
+    Shard,
+    build_settings,
+    expand_template,
+)
 
 NOW = datetime(2024, 3, 15, 8, 15, 42, tzinfo=UTC)
 
@@ -33,7 +39,7 @@ def test_defaults_when_only_a_manifest_is_given() -> None:
         settings.auth_failure_limit,
         settings.progress_interval,
         settings.log_format,
-    ) == (8, 10.0, 5, 30.0, 0.5, 100, 20.0, 5, 10.0, "auto")
+    ) == (None, 10.0, 5, 30.0, 0.5, 100, 20.0, 5, 10.0, "auto")
     assert (settings.report, settings.journal, settings.shard, settings.resume) == (
         None,
         None,
@@ -45,7 +51,12 @@ def test_defaults_when_only_a_manifest_is_given() -> None:
 def test_none_values_keep_the_defaults() -> None:
     settings = _build(concurrency=None, rate=None, report=None)
 
-    assert (settings.concurrency, settings.rate, settings.report) == (8, 10.0, None)
+    assert (settings.concurrency, settings.rate, settings.report) == (None, 10.0, None)
+
+
+def test_concurrency_is_a_ceiling_the_user_chose_or_the_default_one() -> None:
+    assert _build().concurrency_ceiling == (AUTO_CONCURRENCY_CEILING, "default")
+    assert _build(concurrency=12).concurrency_ceiling == (12, "--concurrency")
 
 
 def test_given_values_replace_defaults() -> None:

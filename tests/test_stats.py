@@ -18,6 +18,7 @@ from batch_ims.stats import RunStats
 def _stats(latencies: list[float]) -> RunStats:
     stats = RunStats()
     for latency in latencies:
+        stats.request_sent()
         stats.request_done("PATCH", latency)
     return stats
 
@@ -95,12 +96,19 @@ def test_all_counts_lists_every_status_even_when_zero() -> None:
 
 def _summary(stats: RunStats, duration_s: float) -> Summary:
     return Summary.build(
-        stats=stats, duration_s=duration_s, exit_code=1, report=Path("out/r.csv"), images=7
+        stats=stats,
+        duration_s=duration_s,
+        exit_code=1,
+        report=Path("out/r.csv"),
+        images=7,
+        rate_asked=10.0,
     )
 
 
 def test_summary_json_has_the_documented_keys_and_values() -> None:
     stats = _stats([10.0, 20.0, 30.0])
+    stats.request_sent()
+    stats.request_sent()  # two in flight at once, the most of this run
     stats.request_done("GET", 40.0)
     stats.retry_scheduled()
     stats.retry_scheduled()
@@ -125,11 +133,24 @@ def test_summary_json_has_the_documented_keys_and_values() -> None:
         "throttled": 1,
         "duration_s": 2.0,
         "rate_achieved": 2.0,
+        "rate_asked": 10.0,
+        "in_flight_peak": 2,
         "latency_ms": {"p50": 20.0, "p95": 40.0, "p99": 40.0},
         "exit_code": 1,
         "report": "out/r.csv",
         "hidden_rows_skipped": 0,
     }
+
+
+def test_requests_in_flight_are_counted_and_their_peak_kept() -> None:
+    stats = RunStats()
+    for _ in range(3):
+        stats.request_sent()
+    stats.request_done("PATCH", 5.0)
+    stats.request_sent()
+    stats.request_done("PATCH", 5.0)
+
+    assert (stats.in_flight, stats.in_flight_peak) == (2, 3)
 
 
 def test_summary_rate_is_zero_for_a_zero_duration() -> None:

@@ -191,7 +191,7 @@ async def test_wait_returns_once_the_run_stops() -> None:
 def test_unreachable_limit_requests_in_a_row_that_cannot_connect_stop_the_run() -> None:
     stop = RunStop(_policy(unreachable_limit=3))
 
-    stopped = [stop.request_ended(connected=False, detail=f"refused {i}") for i in range(3)]
+    stopped = [stop.request_ended(answered=False, detail=f"refused {i}") for i in range(3)]
 
     assert stopped == [False, False, True]
     assert stop.reason is StopReason.UNREACHABLE
@@ -201,21 +201,21 @@ def test_unreachable_limit_requests_in_a_row_that_cannot_connect_stop_the_run() 
 def test_a_connected_request_resets_the_unreachable_streak() -> None:
     stop = RunStop(_policy(unreachable_limit=3))
     for _ in range(2):
-        stop.request_ended(connected=False, detail="refused")
-    stop.request_ended(connected=True)
+        stop.request_ended(answered=False, detail="refused")
+    stop.request_ended(answered=True)
 
-    stopped = [stop.request_ended(connected=False, detail="refused") for _ in range(2)]
+    stopped = [stop.request_ended(answered=False, detail="refused") for _ in range(2)]
 
     assert stopped == [False, False]
     assert stop.stopping is False
-    assert stop.request_ended(connected=False, detail="refused") is True
+    assert stop.request_ended(answered=False, detail="refused") is True
 
 
 def test_unreachable_streak_after_another_stop_keeps_the_first_reason() -> None:
     stop = RunStop(_policy(unreachable_limit=1))
     stop.stop(StopReason.SIGINT)
 
-    stopped = stop.request_ended(connected=False, detail="refused")
+    stopped = stop.request_ended(answered=False, detail="refused")
 
     assert stopped is False
     assert stop.reason is StopReason.SIGINT

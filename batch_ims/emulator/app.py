@@ -4,7 +4,8 @@ The image lists (IMS's ListImages, Glance's `GET /v2/images`) filter and page as
 real APIs do, capped at `page_cap` images a page (`listing`).
 
 Per IMS request (PATCH and GET /v2/cloudimages) the gateway, in order: records the
-arrival, takes a rate-limit token, sleeps `latency_ms`, answers 429 if there was no
+arrival, takes a rate-limit token, sleeps `latency_ms` (constant, or drawn from an
+exponential distribution of that mean), answers 429 if there was no
 token, authenticates (401), checks the project (403), then rolls the fault dice
 (connection reset, 5xx, 400 IMG.0060). Only then does IMS process the request; a
 success may still lose its answer (`drop_after_apply_rate`). All work per request is
@@ -27,7 +28,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from batch_ims.emulator.auth import Authenticator
 from batch_ims.emulator.config import EmulatorConfig
-from batch_ims.emulator.faults import Fault, FaultDice, TokenBucket
+from batch_ims.emulator.faults import Fault, FaultDice, Latency, TokenBucket
 from batch_ims.emulator.iam import IamService
 from batch_ims.emulator.images import Image, generate_images, load_seed, utc_timestamp
 from batch_ims.emulator.listing import ImageOrder, Listed, ListError, list_page
@@ -89,6 +90,9 @@ class Emulator:
         self._auth = Authenticator(config, clock=self.wall_time)
         self._iam = IamService(config, self._auth, clock=self.wall_time)
         self._dice = FaultDice(config)
+        self._latency = Latency(config)
+        self.in_flight = 0  # requests arrived and not yet answered
+        self.in_flight_peak = 0
         self._bucket = _bucket(config, now=monotonic())
         self._app: web.Application | None = None
 
@@ -115,6 +119,7 @@ class Emulator:
             "request_counts": dict(self.request_counts),
             "token_issued": self.token_issued,
             "arrival_count": len(self.arrivals),
+            "in_flight_peak": self.in_flight_peak,
         }
         if arrivals:
             result["arrivals"] = list(self.arrivals)
@@ -142,7 +147,13 @@ class Emulator:
             counted = not request.path.startswith(_CONTROL_PREFIX)
             if counted:
                 self._record_arrival(request)
-            response = await self._answer(request, handler, request_id)
+                self.in_flight += 1
+                self.in_flight_peak = max(self.in_flight_peak, self.in_flight)
+            try:
+                response = await self._answer(request, handler, request_id)
+            finally:
+                if counted:
+                    self.in_flight -= 1
             if response is None:
                 return web.Response(status=204)  # never delivered: the connection is closed
             response.headers["X-Request-Id"] = request_id
@@ -179,8 +190,9 @@ class Emulator:
     async def _gateway(self, request: web.Request, body: bytes) -> web.Response | None:
         """What the API gateway answers instead of IMS, if anything (see module doc)."""
         admitted = self._bucket is None or self._bucket.take(request[_ARRIVED_AT])
-        if self.config.latency_ms > 0:
-            await self._sleep(self.config.latency_ms / 1000.0)
+        delay = self._latency.draw()
+        if delay > 0:
+            await self._sleep(delay)
         request_id = request[_REQUEST_ID]
         if not admitted:
             self.fault_counts["rate_limited"] += 1

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from batch_ims.emulator.config import EmulatorConfig
+from batch_ims.emulator.config import LATENCY_DISTRIBUTIONS, EmulatorConfig
 from batch_ims.emulator.server import start_emulator
 from batch_ims.sample_data import SEED_IMAGES, sample
 
@@ -67,7 +67,14 @@ def emulator_command() -> click.Command:
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Delay before each IMS answer.",
+    help="Delay before each IMS answer (its mean with --latency-dist exponential).",
+)
+@click.option(
+    "--latency-dist",
+    type=click.Choice(LATENCY_DISTRIBUTIONS),
+    default="constant",
+    show_default=True,
+    help="constant, or exponential: most answers quick, a long tail of slow ones.",
 )
 @click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed of fault draws.")
 @click.option(
@@ -171,6 +178,7 @@ def _config(options: dict[str, Any]) -> EmulatorConfig:
             drop_after_apply_rate=options["drop_after_apply_rate"],
             ims_throttle_rate=options["ims_throttle_rate"],
             latency_ms=options["latency_ms"],
+            latency_distribution=options["latency_dist"],
             fault_seed=options["fault_seed"],
             keys=keys,
             security_tokens=tuple(zip((ak for ak, _ in keys), tokens, strict=False)),

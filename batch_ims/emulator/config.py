@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 
 _SHARES = ("fail_rate", "reset_rate", "drop_after_apply_rate", "ims_throttle_rate")
+LATENCY_DISTRIBUTIONS = ("constant", "exponential")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,8 @@ class EmulatorConfig:
     reset_rate: float = 0.0
     drop_after_apply_rate: float = 0.0
     ims_throttle_rate: float = 0.0
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # the delay before each IMS answer (its mean when exponential)
+    latency_distribution: str = "constant"  # or "exponential": a long tail, seeded draws
     fault_seed: int = 0
     keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (ak, sk)
     # ak -> the security token a temporary key pair must send (and sign)
@@ -52,6 +54,8 @@ class EmulatorConfig:
             raise ValueError("rate_limit must be positive")
         if self.rate_burst is not None and self.rate_burst < 1:
             raise ValueError("rate_burst must be at least 1")
+        if self.latency_distribution not in LATENCY_DISTRIBUTIONS:
+            raise ValueError(f"latency_distribution must be one of {LATENCY_DISTRIBUTIONS}")
         if self.page_cap < 1:
             raise ValueError("page_cap must be at least 1")
         if self.images < 0 or self.latency_ms < 0 or self.token_ttl_s <= 0:

@@ -1,4 +1,5 @@
-"""Injected faults: seeded dice for 5xx/reset/IMG.0060/lost answers, and a token bucket."""
+"""Injected faults: seeded dice for 5xx/reset/IMG.0060/lost answers, the latency of each
+answer, and a token bucket."""
 
 from __future__ import annotations
 
@@ -43,6 +44,24 @@ class FaultDice:
     def drop_after_apply(self) -> bool:
         """Whether to lose the answer of a request that succeeded."""
         return self._drop > 0.0 and self._rng.random() < self._drop
+
+
+class Latency:
+    """The delay before each answer: constant, or drawn from an exponential distribution of
+    the same mean (most answers quick, a long tail of slow ones), seeded like the faults."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self._mean_s = config.latency_ms / 1000.0
+        self._rng = random.Random(config.fault_seed + 1)
+        self._exponential = config.latency_distribution == "exponential"
+
+    def draw(self) -> float:
+        """Seconds to wait before this answer (0: none)."""
+        if self._mean_s <= 0.0:
+            return 0.0
+        if self._exponential:
+            return self._rng.expovariate(1.0 / self._mean_s)
+        return self._mean_s
 
 
 class TokenBucket:

@@ -2,7 +2,8 @@
 
 The line reads like rclone's or `aws s3`'s: done/total and percent, images/s and
 requests/s apart (reads of --skip-unchanged, --undo-manifest and --verify share the rate),
-failures, elapsed time and ETA. Both come from one pure `snapshot`.
+the rate asked for and the requests in flight, failures, elapsed time and ETA. Both come
+from one pure `snapshot`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class Snapshot:
     failed: int
     images_per_s: float
     requests_per_s: float
+    rate_asked: float
+    in_flight: int
     elapsed_s: float
     eta_s: float | None
 
@@ -37,6 +40,8 @@ class Snapshot:
             "failed": self.failed,
             "images_per_s": round(self.images_per_s, 2),
             "requests_per_s": round(self.requests_per_s, 2),
+            "rate_asked": self.rate_asked,
+            "in_flight": self.in_flight,
             "elapsed_s": round(self.elapsed_s, 1),
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
         }
@@ -57,7 +62,8 @@ def render(snap: Snapshot) -> str:
     percent = 100 * snap.done // snap.total if snap.total else 100
     return (
         f"images {snap.done}/{snap.total} ({percent}%)  "
-        f"{snap.images_per_s:.1f} img/s, {snap.requests_per_s:.1f} req/s  "
+        f"{snap.images_per_s:.1f} img/s, {snap.requests_per_s:.1f} req/s "
+        f"(asked {snap.rate_asked:g}), {snap.in_flight} in flight  "
         f"{snap.failed} failed  elapsed {clock_text(snap.elapsed_s)}  "
         f"ETA {clock_text(snap.eta_s)}"
     )
@@ -72,12 +78,14 @@ class Progress:
         total: int,
         stats: RunStats,
         interval_s: float,
+        rate_asked: float,
         clock: Callable[[], float],
         terminal: TextIO | None,
     ) -> None:
         self._total = total
         self._stats = stats
         self._interval_s = interval_s
+        self._rate_asked = rate_asked
         self._clock = clock
         self._start = clock()
         self._last = self._start
@@ -92,7 +100,17 @@ class Progress:
         requests = self._stats.requests / elapsed if elapsed > 0 else 0.0
         remaining = self._total - self._done
         eta = remaining / images if images > 0 else (0.0 if remaining == 0 else None)
-        return Snapshot(self._done, self._total, self._failed, images, requests, elapsed, eta)
+        return Snapshot(
+            self._done,
+            self._total,
+            self._failed,
+            images,
+            requests,
+            self._rate_asked,
+            self._stats.in_flight,
+            elapsed,
+            eta,
+        )
 
     def write(self, outcome: Outcome) -> None:
         self._done += 1

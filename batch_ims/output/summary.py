@@ -23,6 +23,8 @@ class Summary:
     throttled: int
     duration_s: float
     rate_achieved: float
+    rate_asked: float
+    in_flight_peak: int
     latency_ms: dict[str, float]
     exit_code: int
     report: str
@@ -38,6 +40,7 @@ class Summary:
         exit_code: int,
         report: Path,
         images: int,
+        rate_asked: float,
         hidden_rows_skipped: int = 0,
     ) -> Summary:
         return cls(
@@ -49,6 +52,8 @@ class Summary:
             throttled=stats.throttled,
             duration_s=round(duration_s, 3),
             rate_achieved=round(stats.requests / duration_s, 2) if duration_s > 0 else 0.0,
+            rate_asked=rate_asked,
+            in_flight_peak=stats.in_flight_peak,
             latency_ms=stats.percentiles(),
             exit_code=exit_code,
             report=str(report),
@@ -66,6 +71,8 @@ class Summary:
             "throttled": self.throttled,
             "duration_s": self.duration_s,
             "rate_achieved": self.rate_achieved,
+            "rate_asked": self.rate_asked,
+            "in_flight_peak": self.in_flight_peak,
             "latency_ms": self.latency_ms,
             "exit_code": self.exit_code,
             "report": self.report,
@@ -88,7 +95,8 @@ class Summary:
             f"batch-ims: {self.images} images: {counts}\n{hidden}"
             f"  {self.requests} requests ({by_method}; {self.retries} retries, "
             f"{self.throttled} throttled) "
-            f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s\n"
+            f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s "
+            f"(asked {self.rate_asked:g}), at most {self.in_flight_peak} in flight\n"
             f"  report: {shown(self.report)}\n"
         ) + "".join(
             f"  {shown(target)}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "\n"

@@ -1,9 +1,11 @@
-"""The send stage: a fixed pool of workers, each taking the next task when it is free.
+"""The send stage: a pool of workers, each taking the next task when it is free.
 
 Workers pull from one shared iterator (the tasks are built as they are taken, a chunk at a
-time), so no task waits in a queue and no producer is woken once per image. Every task
-handed to `run` comes out as exactly one outcome: sent, or `aborted` when the run stops
-first (never taken, or cancelled in flight after the grace period).
+time), so no task waits in a queue and no producer is woken once per image. The pool
+follows `workers.target` (an `InFlightLimit`: what the rate needs at the measured
+latency): after each image a worker starts the ones missing, or leaves when there are
+too many. Every task handed to `run` comes out as exactly one outcome: sent, or `aborted`
+when the run stops first (never taken, or cancelled in flight after the grace period).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -29,8 +32,23 @@ _CANCELLED_UNSENT = "cancelled in flight before its PATCH was sent"
 
 @dataclass(frozen=True, slots=True)
 class DispatchOptions:
-    concurrency: int
     grace_s: float
+
+
+class Workers(Protocol):
+    """How many workers the pool should have now (read after every image)."""
+
+    @property
+    def target(self) -> int: ...
+
+
+class FixedWorkers:
+    """A constant pool (tests, and callers that want no adaptation)."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("at least one worker")
+        self.target = workers
 
 
 def aborted(task: ImageTask, note: str = _NOT_SENT, attempts: int = 0) -> Outcome:
@@ -45,13 +63,18 @@ class Dispatcher:
         record: Record,
         stop: RunStop,
         options: DispatchOptions,
+        workers: Workers,
     ) -> None:
         self._send = send
         self._record = record
         self._stop = stop
         self._options = options
-        self._workers: list[asyncio.Task[None]] = []
-        self._jobs: list[asyncio.Task[None]] = []
+        self._target = workers
+        self._jobs: set[asyncio.Task[None]] = set()  # every worker started and not yet joined
+        self._alive = 0  # workers still taking tasks
+        self.peak = 0  # the most workers alive at once
+        self._tasks: Iterator[ImageTask] = iter(())
+        self._exhausted = False  # every task taken: no worker is worth starting
 
     def cancel_in_flight(self) -> None:
         """Second signal or grace period over: cancel what is still in flight."""
@@ -59,32 +82,39 @@ class Dispatcher:
             job.cancel()
 
     async def run(self, tasks: Iterable[ImageTask]) -> None:
-        remaining = iter(tasks)
-        self._workers = [
-            asyncio.create_task(self._worker(remaining)) for _ in range(self._options.concurrency)
-        ]
-        everything = list(self._workers)
-        self._jobs = everything
+        self._tasks = remaining = iter(tasks)
+        self._grow()
         try:
-            await self._join(everything)
+            await self._join()
         finally:
+            everything = list(self._jobs)
             for job in everything:
                 job.cancel()
             await asyncio.gather(*everything, return_exceptions=True)
             for task in remaining:  # never taken: the run stopped first
                 self._record(aborted(task, _NOT_SENT))
 
-    async def _join(self, jobs: list[asyncio.Task[None]]) -> None:
+    def _grow(self) -> None:
+        """Start the workers the target asks for beyond those alive."""
+        missing = self._target.target - self._alive
+        if missing <= 0 or self._exhausted or self._stop.stopping:
+            return
+        for _ in range(missing):
+            self._jobs.add(asyncio.create_task(self._worker(self._tasks)))
+        self._alive += missing
+        self.peak = max(self.peak, self._alive)
+
+    async def _join(self) -> None:
         """Wait for all jobs; once the run stops, give them `grace_s`, then cancel."""
-        pending = set(jobs)
         stop_wait = asyncio.create_task(self._stop.wait())
         try:
-            while pending and not self._stop.stopping:
-                await asyncio.wait(pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                self._raise_failures(pending)
-                pending = {job for job in pending if not job.done()}
+            while self._jobs and not self._stop.stopping:
+                await asyncio.wait(self._jobs | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                self._raise_failures(self._jobs)
+                self._jobs = {job for job in self._jobs if not job.done()}
         finally:
             stop_wait.cancel()
+        pending = self._jobs
         if pending:
             done, pending = await asyncio.wait(pending, timeout=self._options.grace_s)
             self._raise_failures(done)
@@ -102,9 +132,18 @@ class Dispatcher:
                 raise job.exception()  # type: ignore[misc]
 
     async def _worker(self, tasks: Iterator[ImageTask]) -> None:
+        try:
+            await self._work(tasks)
+        finally:
+            self._alive -= 1
+
+    async def _work(self, tasks: Iterator[ImageTask]) -> None:
         while not self._stop.stopping:
+            if self._alive > self._target.target:  # fewer are needed now: leave
+                return
             task = next(tasks, None)
             if task is None:
+                self._exhausted = True
                 return
             count = AttemptCount()
             try:
@@ -120,3 +159,5 @@ class Dispatcher:
             reason = self._stop.observe(finished.outcome, auth_failure=finished.auth_failure)
             if reason is not None:
                 _log.warning("run.stopping", reason=reason.value)
+            if self._alive < self._target.target:
+                self._grow()

@@ -76,6 +76,13 @@ class _Run:
     def images(self) -> int:
         return sum(unit.prepared.images for unit in self.units)
 
+    @property
+    def rate_asked(self) -> float:
+        """Requests/s asked of the whole run: `--rate` for each target with images to send
+        (each target's rate is its own)."""
+        sending = sum(1 for unit in self.units if len(unit.prepared.selection.send))
+        return self.settings.rate * max(1, sending)
+
 
 def run(settings: RunSettings, environment: Environment) -> ExitCode:
     """Validate everything that can be checked offline, then send; returns the exit code."""
@@ -163,6 +170,7 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
             total=state.images,
             stats=state.stats,
             interval_s=settings.progress_interval,
+            rate_asked=state.rate_asked,
             clock=time.monotonic,
             terminal=_terminal(state.environment, settings),
         )
@@ -256,7 +264,8 @@ async def _send_unit(state: _Run, unit: Unit, sinks: _Sinks, dispatchers: list[D
                 auth=target.auth.describe(),
                 images=len(tasks),
                 rate=settings.rate,
-                concurrency=settings.concurrency,
+                concurrency=settings.concurrency or "auto",
+                concurrency_ceiling=connected.in_flight.policy.ceiling,
             )
             send: Send = step.patch
             planned = None if settings.ignore_drift else unit.planned
@@ -272,7 +281,8 @@ async def _send_unit(state: _Run, unit: Unit, sinks: _Sinks, dispatchers: list[D
                 send=send,
                 record=record,
                 stop=state.stop,
-                options=DispatchOptions(concurrency=settings.concurrency, grace_s=settings.grace),
+                options=DispatchOptions(grace_s=settings.grace),
+                workers=connected.in_flight,
             )
             dispatchers.append(dispatcher)
             await dispatcher.run(tasks)
@@ -331,6 +341,7 @@ def _summarise(
         exit_code=int(code),
         report=state.paths.report,
         images=state.images,
+        rate_asked=state.rate_asked,
         hidden_rows_skipped=sum(unit.prepared.hidden.rows for unit in state.units),
     )
     _log.info("run.finished", **summary.log_fields())

@@ -1,7 +1,10 @@
 """Everything one run needs to talk to its image service, opened and closed together.
 
 Used by `run` (PATCHes) and by `plan --diff` (reads): one HTTP session, the authenticator
-prepared once, the shared pacer and rate, the retry loop, and the image step on top.
+prepared once, the shared pacer and rate, the in-flight limit that follows them, the retry
+loop, and the image step on top. Each call builds its own rate and in-flight limit: a run
+with several targets opens one session per target, and each target's budget is its own
+(the file descriptors, though, are the process's: see `transport/fdlimit.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -24,39 +27,58 @@ from batch_ims.run.stop import RunStop
 from batch_ims.settings import RunSettings
 from batch_ims.stats import RunStats
 from batch_ims.transport.client import (
+    OUT_OF_DESCRIPTORS,
     HttpClient,
     HttpResult,
     TransportError,
     make_session,
     tls_setting,
 )
-from batch_ims.transport.exchange import Exchanger
+from batch_ims.transport.exchange import Exchanger, Pacing, Retrying, RunHooks
+from batch_ims.transport.fdlimit import descriptor_budget, fit_ceiling, reserved
+from batch_ims.transport.inflight import InFlightLimit, InFlightPolicy
 from batch_ims.transport.ratelimit import AdaptiveRate, Pacer, RatePolicy
 from batch_ims.transport.retry import RetryPolicy
 
 _log = structlog.get_logger("batch_ims")
 
 
-class _Observer:
-    """Requests as the run sees them: counted, and an endpoint that never answers stops it."""
+# no answer from the endpoint: counted toward --unreachable-limit (a TLS failure is an
+# answer of a kind; running out of descriptors is this machine's doing, and not counted)
+_NO_ANSWER = frozenset({"connection_error", "timeout"})
 
-    def __init__(self, stats: RunStats, stop: RunStop, endpoint: URL) -> None:
+
+class _Observer:
+    """Requests as the run sees them: counted, their latency fed to the in-flight limit, and
+    an endpoint that never answers (refuses, or accepts and stays silent) stops the run."""
+
+    def __init__(self, stats: RunStats, stop: RunStop, endpoint: URL, limit: InFlightLimit) -> None:
         self._stats = stats
         self._stop = stop
+        self._limit = limit
         self._host = endpoint.host or str(endpoint)
+
+    def request_sent(self) -> None:
+        self._stats.request_sent()
 
     def request_done(
         self, method: str, latency_ms: float, answer: HttpResult | TransportError
     ) -> None:
         if isinstance(answer, TransportError):
             self._stats.request_done(method, latency_ms)
-            connected = answer.kind != "connection_error"
+            if answer.kind == OUT_OF_DESCRIPTORS:
+                return
+            answered = answer.kind not in _NO_ANSWER
             detail = f"{self._host}: {answer.detail}"
-            if self._stop.request_ended(connected=connected, detail=detail):
+            if self._stop.request_ended(answered=answered, detail=detail):
                 _log.error("run.unreachable", host=self._host, reason=answer.detail)
             return
         self._stats.request_done(method, latency_ms, answer.date)
-        self._stop.request_ended(connected=True)
+        self._limit.answered(latency_ms / 1000)
+        self._stop.request_ended(answered=True)
+
+    def backing_off(self, seconds: float) -> None:
+        self._limit.held(seconds)
 
     def retry_scheduled(self) -> None:
         self._stats.retry_scheduled()
@@ -74,6 +96,7 @@ class Connected:
     step: ImageStep
     endpoint: URL
     service: str
+    in_flight: InFlightLimit  # the dispatcher's workers follow its `target`
 
 
 @asynccontextmanager
@@ -86,12 +109,16 @@ async def open_session(
     A stop while authentication is under way abandons it and raises SignInStopped: nothing
     was sent, and the caller reports every image as not sent.
     """
+    ceiling, source = settings.concurrency_ceiling
+    ceiling, source = fit_ceiling(ceiling, source, descriptor_budget(ceiling))
     auth = target.auth
     ca_bundle = str(settings.ca_bundle) if settings.ca_bundle else None
     tls = tls_setting(ca_bundle=ca_bundle, insecure=settings.insecure)
-    async with make_session(
-        concurrency=settings.concurrency, tls=tls, timeout_s=settings.timeout
-    ) as session:
+    async with AsyncExitStack() as held:
+        held.enter_context(reserved(ceiling))  # the next target's budget counts them
+        session = await held.enter_async_context(
+            make_session(concurrency=ceiling, tls=tls, timeout_s=settings.timeout)
+        )
         await _prepare_unless_stopped(auth, session, stop)
         if stop.stopping:
             raise SignInStopped
@@ -103,20 +130,21 @@ async def open_session(
                 advice="--insecure: anyone on the network path can read and change requests",
             )
         rate = AdaptiveRate(RatePolicy(ceiling=settings.rate), time.monotonic)
+        limit = InFlightLimit(InFlightPolicy(ceiling=ceiling, ceiling_source=source), rate)
         exchanger = Exchanger(
             client=HttpClient(session, auth.headers, request_id_header=service.request_id_header),
             answers=service,
-            pacer=Pacer(rate, time.monotonic, sleep=_stoppable(stop.pause)),
-            rate=rate,
-            policy=RetryPolicy(max_attempts=settings.max_attempts),
             auth=auth,
-            observer=_Observer(stats, stop, endpoint),
-            stopping=lambda: stop.stopping,
-            pause=stop.pause,
-            rand=random.random,
+            pacing=Pacing(Pacer(rate, time.monotonic, sleep=_stoppable(stop.pause)), rate),
+            retrying=Retrying(RetryPolicy(max_attempts=settings.max_attempts), random.random),
+            run=RunHooks(
+                observer=_Observer(stats, stop, endpoint, limit),
+                stopping=lambda: stop.stopping,
+                pause=stop.pause,
+            ),
         )
         step = ImageStep(exchanger=exchanger, service=service, verify=settings.verify)
-        yield Connected(step, endpoint, service.name)
+        yield Connected(step, endpoint, service.name, limit)
 
 
 async def _prepare_unless_stopped(

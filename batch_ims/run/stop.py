@@ -97,12 +97,15 @@ class RunStop:
         self.last_auth_failure = outcome
         return self._auth_streak >= self.policy.auth_failure_limit
 
-    def request_ended(self, *, connected: bool, detail: str = "") -> bool:
+    def request_ended(self, *, answered: bool, detail: str = "") -> bool:
         """Count one request; True when this one stopped the run (endpoint unreachable).
 
-        Only requests that could not connect at all count; any answer breaks the streak.
+        Requests that got no answer count: those that could not connect, and those that
+        connected but timed out (a black-holed endpoint accepts and never answers). Any
+        answer breaks the streak. What failed on this side (out of file descriptors) is
+        not the endpoint's doing and is not counted at all.
         """
-        if connected:
+        if answered:
             self._unreachable_streak = 0
             return False
         self._unreachable_streak += 1

@@ -8,6 +8,7 @@ module) and a body, asks the authenticator for headers, and returns the answer o
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from yarl import URL
 from batch_ims.redaction import clip, redact_text
 
 DEFAULT_BODY_CAP = 1 << 20  # answers larger than 1 MiB are cut before parsing
+OUT_OF_DESCRIPTORS = "out_of_descriptors"  # this machine's fault, not the endpoint's
+_DESCRIPTOR_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
 
 # (method, url, body, the request's own headers) -> those headers plus authentication
 AuthHeaders = Callable[[str, URL, bytes, Mapping[str, str]], Awaitable[dict[str, str]]]
@@ -43,7 +46,8 @@ class HttpResult:
 
 
 class TransportError(Exception):
-    """No answer: `kind` is the report's error code (timeout, connection_error, tls_error)."""
+    """No answer: `kind` is the report's error code (timeout, connection_error, tls_error,
+    out_of_descriptors)."""
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -124,7 +128,8 @@ class HttpClient:
         except aiohttp.ClientSSLError as exc:
             raise TransportError("tls_error", _short(exc)) from exc
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-            raise TransportError("connection_error", _short(exc)) from exc
+            kind = OUT_OF_DESCRIPTORS if _out_of_descriptors(exc) else "connection_error"
+            raise TransportError(kind, _short(exc)) from exc
 
 
 async def read_capped(response: aiohttp.ClientResponse, cap: int = DEFAULT_BODY_CAP) -> bytes:
@@ -141,6 +146,19 @@ async def read_capped(response: aiohttp.ClientResponse, cap: int = DEFAULT_BODY_
         if content.at_eof():  # all of it read: no further wait for the end
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _out_of_descriptors(exc: BaseException) -> bool:
+    """The process (EMFILE) or the system (ENFILE) has no file descriptor left: aiohttp
+    wraps the socket's OSError, so its causes are looked at too."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in _DESCRIPTOR_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _short(exc: BaseException) -> str:

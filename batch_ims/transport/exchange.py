@@ -38,11 +38,16 @@ class Reauthenticator(Protocol):
 
 
 class RequestObserver(Protocol):
-    """Counts what was really sent (the run's statistics)."""
+    """Counts what was really sent (the run's statistics, the in-flight limit)."""
+
+    def request_sent(self) -> None: ...
 
     def request_done(
         self, method: str, latency_ms: float, answer: HttpResult | TransportError
     ) -> None: ...
+
+    def backing_off(self, seconds: float) -> None:
+        """This request's worker waits `seconds` (its own backoff) before the retry."""
 
     def retry_scheduled(self) -> None: ...
 
@@ -74,33 +79,58 @@ class Exchange:
         return self.result is not None and 200 <= self.result.status < 300
 
 
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """The shared send slots and the adaptive rate that spaces them."""
+
+    pacer: Pacer
+    rate: AdaptiveRate
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """How many attempts, how long between them (the dice for jitter), and the clock."""
+
+    policy: RetryPolicy
+    rand: Callable[[], float]
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class RunHooks:
+    """What the run tells the loop (stopping, a stoppable wait) and hears back (observer)."""
+
+    observer: RequestObserver
+    stopping: Callable[[], bool]
+    pause: Pause
+
+
 class Exchanger:
+    """The retry loop of one session: a client and the service's reading of its answers,
+    the credentials that may be renewed, and three collaborators (pacing, retrying, the
+    run's hooks)."""
+
     def __init__(
         self,
         *,
         client: HttpClient,
         answers: Answers,
-        pacer: Pacer,
-        rate: AdaptiveRate,
-        policy: RetryPolicy,
         auth: Reauthenticator,
-        observer: RequestObserver,
-        stopping: Callable[[], bool],
-        pause: Pause,
-        rand: Callable[[], float],
-        clock: Callable[[], float] = time.monotonic,
+        pacing: Pacing,
+        retrying: Retrying,
+        run: RunHooks,
     ) -> None:
         self._client = client
         self._answers = answers
-        self._pacer = pacer
-        self._rate = rate
-        self._policy = policy
         self._auth = auth
-        self._observer = observer
-        self._stopping = stopping
-        self._pause = pause
-        self._rand = rand
-        self._clock = clock
+        self._pacer = pacing.pacer
+        self._rate = pacing.rate
+        self._policy = retrying.policy
+        self._rand = retrying.rand
+        self._clock = retrying.clock
+        self._observer = run.observer
+        self._stopping = run.stopping
+        self._pause = run.pause
 
     async def exchange(
         self, request: Request, body: bytes = b"", count: AttemptCount | None = None
@@ -114,6 +144,7 @@ class Exchanger:
             if self._stopping():  # stopped while waiting for a slot: do not send
                 return Exchange(None, None, None, count.sent, lost_answer, True)
             count.sent += 1
+            self._observer.request_sent()
             sent = self._clock()
             try:
                 result = await self._client.send(request, body)
@@ -164,6 +195,8 @@ class Exchanger:
         if result is not None:
             retry_after = parse_retry_after(result.retry_after, datetime.now(UTC))
         delay = self._policy.delay(attempt=attempt, retry_after_s=retry_after, rand=self._rand)
+        if retry_after is None:  # a Retry-After holds every worker alike (the pacer's push)
+            self._observer.backing_off(delay)
         if await self._pause(delay):
             return False
         self._observer.retry_scheduled()
