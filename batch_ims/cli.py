@@ -17,7 +17,7 @@ import click
 
 from batch_ims import __version__
 from batch_ims.context import stdout_gone
-from batch_ims.errors import BatchImsError, LockedError, OutputWriteError
+from batch_ims.errors import BatchImsError, LockedError, OutputWriteError, UnreachableError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.settings import (
     AUTO_CONCURRENCY_CEILING,
@@ -76,6 +76,8 @@ def guarded(func: Callable[[], int], *, result_on_stdout: bool = True) -> int:
         _fail(str(exc), ExitCode.LOCKED)
     except OutputWriteError as exc:
         _fail(str(exc), ExitCode.OUTPUT_FAILED)
+    except UnreachableError as exc:
+        _fail(str(exc), ExitCode.UNREACHABLE)
     except BatchImsError as exc:
         _fail(str(exc), ExitCode.USAGE)
     except KeyboardInterrupt:
@@ -405,7 +407,7 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
 
     def body() -> int:
         from batch_ims import logsetup
-        from batch_ims.context import process_environment
+        from batch_ims.context import invocation, process_environment
         from batch_ims.run.pipeline import run as run_pipeline
         from batch_ims.settings import build_settings
 
@@ -413,9 +415,8 @@ def run(manifest: str | None, job: Path | None, **options: Any) -> None:
         now = datetime.now(UTC)
         settings = build_settings(_settings_values(manifest, job, options, now=now), now=now)
         logsetup.configure(log_format=settings.log_format, verbose=settings.verbose)
-        environment = process_environment(
-            dict(os.environ), ("batch-ims", *sys.argv[1:]), confirm=_ask
-        )
+        argv = (*invocation(sys.argv[0]), *sys.argv[1:])
+        environment = process_environment(dict(os.environ), argv, confirm=_ask)
         return int(run_pipeline(settings, environment))
 
     sys.exit(guarded(body, result_on_stdout=False))

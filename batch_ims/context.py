@@ -84,3 +84,13 @@ def _reader_gone(stream: TextIO) -> bool:
     except (OSError, ValueError, AttributeError):  # no descriptor, or no poll (Windows)
         return False
     return any(event & select.POLLERR for _, event in events)
+
+
+def invocation(argv0: str, executable: str = sys.executable) -> tuple[str, ...]:
+    """The words that run this program again as it was run: `python -m batch_ims` when run as
+    a module, the program's absolute path when run by a path, its name when found on PATH."""
+    if os.path.basename(argv0) == "__main__.py":  # `python -m batch_ims`
+        return (executable, "-m", "batch_ims")
+    if os.sep in argv0 or (os.altsep and os.altsep in argv0):
+        return (os.path.abspath(argv0),)
+    return (argv0 or "batch-ims",)

@@ -42,5 +42,9 @@ class OutputWriteError(BatchImsError):
     """An output (report, journal, summary, undo manifest) could not be written: exit 74."""
 
 
+class UnreachableError(BatchImsError):
+    """An endpoint gave no answer at all (DNS failure, connection refused, timeout): exit 4."""
+
+
 class AuthConfigError(UsageError):
     """Credentials are missing or inconsistent (detected before anything is sent)."""

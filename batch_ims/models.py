@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -62,6 +62,11 @@ def ops_digest(ops: tuple[Op, ...]) -> str:
 def text_digest(text: str) -> str:
     """`ops_digest` of the ops whose `ops_json` is `text`."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def rows_text(rows: Iterable[int]) -> str:
+    """Manifest row numbers as shown in the report and the logs alike: `2;4;5`."""
+    return ";".join(map(str, rows))
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,12 +62,20 @@ def _shown(value: str) -> str:
     return repr(text)
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def render_plan(manifest: Manifest, out: TextIO) -> None:
+    errors = [error for item in manifest.invalid for error in item.errors]
+    invalid_rows = len({error.row for error in errors})
+    invalid = _counted(invalid_rows, "invalid row")
+    if invalid_rows:
+        invalid += f" in {_counted(len(manifest.invalid), 'image')} (not sent)"
     out.write(
         f"plan for {shown(str(manifest.path))} ({manifest.layout} layout): "
-        f"{manifest.row_count} rows, "
-        f"{manifest.image_count} images to update ({manifest.op_count} operations), "
-        f"{len(manifest.invalid)} invalid\n"
+        f"{_counted(manifest.row_count, 'row')}, {_counted(manifest.image_count, 'image')} "
+        f"to update ({_counted(manifest.op_count, 'operation')}), {invalid}\n"
     )
     table = manifest.summary(_SAMPLES)  # from the validated columns: no task is built
     if table:
@@ -88,9 +96,8 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
         for warning in manifest.warnings:
             out.write(f"  {shown(warning.describe())}\n")
     _render_hidden(manifest, out)
-    errors = [error for item in manifest.invalid for error in item.errors]
     if errors:
-        out.write(f"invalid rows ({len(errors)}):\n")
+        out.write(f"invalid rows ({invalid_rows}):\n")
         for error in sorted(errors, key=lambda e: e.row)[:_SHOWN_INVALID]:
             out.write(f"  {shown(str(manifest.path))}: {shown(error.describe())}\n")
         if len(errors) > _SHOWN_INVALID:

@@ -45,6 +45,9 @@ class StopPolicy:
     min_finished: int  # ... once this many images have finished
     auth_failure_limit: int  # consecutive auth/permission failures that stop the run
     unreachable_limit: int  # consecutive requests that could not connect at all
+    # a SIGTERM this soon after the first is the same stop (`timeout`, Kubernetes and systemd
+    # may signal the process and then its group); a later one, or SIGINT twice, escalates
+    same_signal_window_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

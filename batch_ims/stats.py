@@ -45,6 +45,12 @@ class RunStats:
         if date is not None:
             self.server_date = date
 
+    def request_cancelled(self, method: str) -> None:
+        """A request cut off in flight: counted as sent (it may have been applied), no latency;
+        no longer in flight."""
+        self.in_flight -= 1
+        self.requests_by_method[method] += 1
+
     def retry_scheduled(self) -> None:
         self.retries += 1
 

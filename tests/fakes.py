@@ -108,6 +108,9 @@ class RecordingObserver:
         outcome = answer.kind if isinstance(answer, TransportError) else answer.status
         self.requests.append((method, latency_ms, outcome))
 
+    def request_cancelled(self, method: str) -> None:
+        self.requests.append((method, 0.0, "cancelled"))
+
     def backing_off(self, seconds: float) -> None:
         self.backoffs.append(seconds)
 

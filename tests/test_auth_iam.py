@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
+from batch_ims.clouds.auth import SignInUnreachableError, network_reason
 from batch_ims.clouds.huawei import AuthFailedError, resolve_authenticator
 from batch_ims.clouds.huawei.iam import PasswordIdentity, sign_in_body
 from batch_ims.clouds.huawei.token import IamPasswordAuthenticator, StaticTokenAuthenticator
@@ -303,7 +305,9 @@ async def test_sign_in_without_subject_token_is_refused(
         await auth.prepare(session)
 
 
-async def test_unreachable_iam_is_an_auth_failure(session: aiohttp.ClientSession) -> None:
+async def test_unreachable_iam_is_its_own_error_naming_the_host_and_the_refusal(
+    session: aiohttp.ClientSession,
+) -> None:
     app = web.Application()
     server = TestServer(app)
     await server.start_server()
@@ -311,8 +315,39 @@ async def test_unreachable_iam_is_an_auth_failure(session: aiohttp.ClientSession
     await server.close()
     fake = FakeIam(url=closed)
     auth = make_auth(fake, FakeClock())
-    with pytest.raises(AuthFailedError, match=r"could not reach IAM at http://127\.0\.0\.1"):
+    with pytest.raises(SignInUnreachableError) as failure:
         await auth.prepare(session)
+    assert (failure.value.host, failure.value.reason) == ("127.0.0.1", "connection refused")
+    assert str(failure.value).startswith(f"could not reach IAM at {closed} (connection refused)")
+
+
+def _raised_from(outer: BaseException, inner: BaseException) -> BaseException:
+    try:
+        try:
+            raise inner
+        except BaseException as cause:
+            raise outer from cause
+    except BaseException as chained:
+        return chained
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_raised_from(aiohttp.ClientError("x"), TimeoutError()), "timed out"),
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), "timed out"),
+        (
+            _raised_from(
+                aiohttp.ClientError("x"), socket.gaierror(-2, "Name or service not known")
+            ),
+            "DNS lookup failed: Name or service not known",
+        ),
+        (_raised_from(OSError("y"), ConnectionRefusedError(111, "refused")), "connection refused"),
+        (aiohttp.ServerDisconnectedError(), "ServerDisconnectedError: Server disconnected"),
+    ],
+)
+def test_the_reason_named_is_the_deepest_os_cause(error: BaseException, expected: str) -> None:
+    assert network_reason(error) == expected
 
 
 async def test_token_obtained_is_logged_without_the_token(

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from batch_ims.clouds.auth import AuthFailedError
+from batch_ims.clouds.auth import AuthFailedError, SignInUnreachableError
 from batch_ims.clouds.openstack.keystone import (
     INSTALL_HINT,
     ImageEndpointNotFoundError,
@@ -266,15 +266,17 @@ async def test_wrong_password_is_one_token_request_and_a_one_line_hint(
     assert "check username, password" in message
 
 
-async def test_unreachable_keystone_is_an_auth_failure(
+async def test_unreachable_keystone_is_its_own_error_naming_the_host_and_the_refusal(
     write_clouds: WriteClouds, session: aiohttp.ClientSession
 ) -> None:
     from tests.openstack.stack import free_port
 
     cloud = _password_cloud(FakeKeystone(url=f"http://127.0.0.1:{free_port()}"))
     write_clouds({"mine": cloud})
-    with pytest.raises(AuthFailedError, match=r"could not reach Keystone at http://127\.0\.0\.1"):
+    with pytest.raises(SignInUnreachableError) as failure:
         await keystone_authenticator("mine").prepare(session)
+    assert (failure.value.host, failure.value.reason) == ("127.0.0.1", "connection refused")
+    assert str(failure.value).startswith("could not reach Keystone at http://127.0.0.1:")
 
 
 def test_unknown_cloud_is_a_config_error(write_clouds: WriteClouds) -> None:

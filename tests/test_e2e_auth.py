@@ -4,6 +4,7 @@ the credentials file, project-id lookup, fail-fast on wrong keys with its hint, 
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -409,3 +410,89 @@ def test_help_of_run_and_plan_shows_no_secret_from_the_environment() -> None:
         if secret in result.stdout + result.stderr
     ]
     assert leaks == []
+
+
+def _closed_port_url() -> str:
+    """A loopback URL nobody listens on (the port bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _assert_sign_in_unreachable(
+    result: subprocess.CompletedProcess[str], report: Path, ids: list[str], host: str, reason: str
+) -> None:
+    assert result.returncode == 4, result.stderr[-2000:]
+    events = _events(result.stderr, "run.unreachable")
+    assert [(e["stage"], e["host"], e["reason"]) for e in events] == [("sign_in", host, reason)]
+    assert _events(result.stderr, "run.auth_failed") == []
+    assert "credentials" not in result.stderr + result.stdout
+    rows = read_report(report)
+    assert sorted(row["image_id"] for row in rows) == sorted(ids)
+    assert {(row["status"], row["error_code"]) for row in rows} == {
+        ("aborted", "sign_in_unreachable")
+    }
+    assert all(reason in row["error_message"] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("iam", "host", "reason"),
+    [
+        ("closed", "127.0.0.1", "connection refused"),
+        ("https://nonexistent.invalid", "nonexistent.invalid", "DNS lookup failed"),
+    ],
+)
+def test_an_unreachable_iam_sign_in_exits_4_naming_host_and_reason_not_the_credentials(
+    tmp_path: Path, iam: str, host: str, reason: str
+) -> None:
+    manifest, ids = _manifest(tmp_path, 5)
+    iam_url = _closed_port_url() if iam == "closed" else iam
+    with emulator(images=5, **EMULATOR_AUTH) as running:
+        env = _iam_env(iam_url, HUAWEICLOUD_SDK_PROJECT_ID=PROJECT)
+        result = cli(_args(manifest, running.url, tmp_path / "r.csv"), env=env)
+        requests = sum(running.emulator.request_counts.values())
+
+    assert requests == 0
+    events = _events(result.stderr, "run.unreachable")
+    assert len(events) == 1, result.stderr[-2000:]
+    assert events[0]["reason"].startswith(reason)
+    _assert_sign_in_unreachable(result, tmp_path / "r.csv", ids, host, events[0]["reason"])
+
+
+def test_an_unreachable_project_lookup_exits_4_and_a_resumed_run_then_sends_every_image(
+    tmp_path: Path,
+) -> None:
+    manifest, ids = _manifest(tmp_path, 5)
+    journal = str(tmp_path / "j.jsonl")
+    with emulator(images=5, **EMULATOR_AUTH) as running:
+        keys = {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}
+        args = _args(manifest, running.url, tmp_path / "r.csv", "--region", REGION)
+        args += ["--journal", journal]
+        down = cli(args, env=clean_env(HUAWEICLOUD_SDK_IAM_ENDPOINT=_closed_port_url(), **keys))
+        served_while_down = sum(running.emulator.request_counts.values())
+        _assert_sign_in_unreachable(
+            down, tmp_path / "r.csv", ids, "127.0.0.1", "connection refused"
+        )
+        up = cli(
+            [*args, "--resume"], env=clean_env(HUAWEICLOUD_SDK_IAM_ENDPOINT=running.url, **keys)
+        )
+        applied = dict(running.emulator.apply_counts)
+
+    assert served_while_down == 0
+    assert up.returncode == 0, up.stderr[-2000:]
+    assert applied == dict.fromkeys(ids, 1)
+
+
+def test_plan_diff_with_an_unreachable_iam_exits_4_with_one_line(tmp_path: Path) -> None:
+    manifest, _ = _manifest(tmp_path, 2)
+    iam_url = _closed_port_url()
+    with emulator(images=2, **EMULATOR_AUTH) as running:
+        env = _iam_env(iam_url, HUAWEICLOUD_SDK_PROJECT_ID=PROJECT)
+        result = cli(["plan", str(manifest), "--diff", "--endpoint", running.url], env=env)
+
+    assert result.returncode == 4, result.stderr[-2000:]
+    errors = [e["error"] for e in _events(result.stderr, "run.error")]
+    assert errors == [
+        f"could not reach IAM at {iam_url} (connection refused); "
+        "check HUAWEICLOUD_SDK_IAM_ENDPOINT and the network"
+    ]

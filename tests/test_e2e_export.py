@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from tests.e2e.harness import cli, emulator, read_report
+from tests.e2e.harness import clean_env, cli, emulator, read_report
 from tests.test_e2e_openstack_mode import USER
 from tests.test_e2e_openstack_mode import _env as openstack_env
 
@@ -314,3 +315,27 @@ def test_the_migration_in_five_commands_applies_exactly_the_reviewed_edit_and_un
     assert set(statuses.values()) == {"succeeded", "skipped"}
     assert undone.returncode == 0, undone.stderr[-2000:]
     assert restored == images[target]["__description"]
+
+
+def test_an_unreachable_sign_in_exits_4_naming_the_reason_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "x.csv"
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with emulator(images=3) as running:
+        env = clean_env(
+            BATCH_IMS_IAM_DOMAIN="acme",
+            BATCH_IMS_IAM_USER="ops",
+            BATCH_IMS_IAM_PASSWORD="e2e-password-导出-0c1d",
+            HUAWEICLOUD_SDK_IAM_ENDPOINT=closed,
+            HUAWEICLOUD_SDK_PROJECT_ID="0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        )
+        args = ["export", "--endpoint", running.url, "--out", str(out), "--log-format", "console"]
+        result = cli(args, env=env)
+        served = sum(running.emulator.request_counts.values())
+
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert f"could not reach IAM at {closed} (connection refused)" in result.stderr
+    assert (served, out.exists()) == (0, False)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from batch_ims.emulator.images import generated_image_id
-from tests.e2e.harness import cli, emulator, read_report, write_csv
+from tests.e2e.harness import cli, emulator, json_lines, read_report, write_csv
 
 USER = ("Default", "ops", "emu-pw-Kx81")
 
@@ -90,6 +91,31 @@ def test_cloud_mode_with_a_wrong_password_exits_3_and_sends_no_patch(tmp_path: P
     assert "PATCH /v2/images/{image_id}" not in served
     assert [row["status"] for row in read_report(tmp_path / "r.csv")] == ["aborted"]
     assert "wrong-pw-Zq" not in result.stderr + result.stdout
+
+
+def test_cloud_mode_with_keystone_unreachable_exits_4_naming_host_and_reason(
+    tmp_path: Path,
+) -> None:
+    manifest = write_csv(tmp_path / "m.csv", [["image_id", "name"], [generated_image_id(1), "x"]])
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = _env(tmp_path, closed)
+    result = cli(
+        ["run", str(manifest), "--cloud", "emu", "--report", str(tmp_path / "r.csv")], env=env
+    )
+
+    assert result.returncode == 4, result.stderr[-2000:]
+    logged = json_lines("\n".join(x for x in result.stderr.splitlines() if x.startswith("{")))
+    events = [e for e in logged if e["event"] == "run.unreachable"]
+    assert [(e["stage"], e["host"], e["reason"]) for e in events] == [
+        ("sign_in", "127.0.0.1", "connection refused")
+    ]
+    rows = read_report(tmp_path / "r.csv")
+    assert [(row["status"], row["error_code"]) for row in rows] == [
+        ("aborted", "sign_in_unreachable")
+    ]
+    assert rows[0]["error_message"].startswith(f"could not reach Keystone at {closed}/v3 (")
 
 
 def test_plan_with_cloud_validates_with_glances_rules_offline(tmp_path: Path) -> None:

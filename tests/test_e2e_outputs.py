@@ -348,6 +348,7 @@ def test_after_sigkill_and_resume_every_row_appears_once_in_manifest_order(
     journal = tmp_path / "r.csv.journal.jsonl"
     with emulator(images=40, latency_ms=60) as running:
         args = ["run", str(manifest), "--endpoint", running.url, "--report", str(report)]
+        args += ["--summary-json", str(tmp_path / "s.json")]
         with subprocess.Popen(
             [sys.executable, "-m", "batch_ims", *args, "--concurrency", "3"],
             env=aksk_env(),
@@ -356,8 +357,20 @@ def test_after_sigkill_and_resume_every_row_appears_once_in_manifest_order(
         ) as proc:
             _wait_for_lines(journal, 6)
             proc.kill()
+        left = {p.name: p.stat().st_size for p in tmp_path.glob(".*")}
         resumed = cli([*args, *FAST, "--resume", "--journal", str(journal)])
 
+    # what README says kill -9 leaves: empty `.NAME.PID.tmp` and `.NAME.lock` files, removed
+    # by the next run writing the same output
+    assert left == {
+        ".r.csv.lock": 0,
+        f".r.csv.{proc.pid}.tmp": 0,
+        ".s.json.lock": 0,
+        f".s.json.{proc.pid}.tmp": 0,
+    }
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text("utf-8").split())
+    assert "`kill -9` can leave empty `.NAME.PID.tmp` and `.NAME.lock` files" in readme
+    assert list(tmp_path.glob(".*")) == []
     assert resumed.returncode == 0, resumed.stderr
     rows = read_report(report)
     assert [row["image_id"] for row in rows] == ids

@@ -117,6 +117,31 @@ def test_plan_of_a_valid_manifest_exits_0_and_counts_ops_per_attribute_without_a
     assert lines[1].split() == ["attribute", "add", "replace", "remove", "sample", "values"]
 
 
+def test_plan_header_and_list_both_count_invalid_rows_and_the_header_names_their_images(
+    tmp_path: Path,
+) -> None:
+    manifest = write_csv(
+        tmp_path / "bad.csv",
+        [
+            ["image_id", "op", "path", "value"],
+            [IMG_A, "replace", "name", "镜像测试-3"],
+            [IMG_A, "replace", "min_ram", "很多"],
+            [IMG_A, "replace", "min_disk", "大"],
+            [IMG_B, "replace", "name", "生产环境 Web 镜像"],
+        ],
+    )
+
+    result = cli(["plan", str(manifest)], env=clean_env())
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(
+        "4 rows, 1 image to update (1 operation), 2 invalid rows in 1 image (not sent)"
+    )
+    listed = lines.index("invalid rows (2):")
+    assert [line.split(": row ")[1][:1] for line in lines[listed + 1 :]] == ["3", "4"]
+
+
 def test_plan_with_one_bad_row_exits_1_naming_row_and_column_and_reports_it(
     tmp_path: Path,
 ) -> None:
@@ -134,7 +159,9 @@ def test_plan_with_one_bad_row_exits_1_naming_row_and_column_and_reports_it(
     result = cli(["plan", str(manifest), "--report", str(report)], env=clean_env())
 
     assert result.returncode == 1, result.stderr[-2000:]
-    assert "3 rows, 2 images to update (2 operations), 1 invalid" in result.stdout
+    assert "3 rows, 2 images to update (2 operations), 1 invalid row in 1 image (not sent)" in (
+        result.stdout
+    )
     invalid_lines = [line for line in result.stdout.splitlines() if "row 3" in line]
     assert len(invalid_lines) == 1
     assert "column 'value'" in invalid_lines[0]

@@ -6,18 +6,26 @@ against the emulator (a background thread of this process) over loopback.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from batch_ims.emulator.app import Emulator
+from batch_ims.emulator.background import BackgroundEmulator
 from batch_ims.emulator.images import generated_image_id
-from tests.e2e.harness import cli, emulator, json_lines, read_report, write_csv
+from tests.e2e.harness import aksk_env, cli, emulator, json_lines, read_report, write_csv
 from tests.e2e.procs import CliProcess, Exited, line_count, poll_until, run_cli, wait_for
 
 FAST = ("--rate", "100000")
@@ -225,25 +233,91 @@ def test_a_signal_lets_in_flight_finish_within_grace_and_the_report_matches_the_
     assert _journal_succeeded(journal) == _ids_with(rows, "succeeded")
 
 
+def _patches_counted(folder: Path) -> tuple[dict[str, int], float]:
+    """The summary's requests by method and the metrics textfile's PATCH count."""
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    metrics = (folder / "run.prom").read_text(encoding="utf-8")
+    patch = next(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "batch_ims_last_run_requests" and sample.labels["kind"] == "patch"
+    )
+    return summary["requests_by_method"], patch
+
+
+@contextmanager
+def _eight_in_flight(
+    folder: Path, ids: list[str], *, latency_ms: int
+) -> Iterator[tuple[BackgroundEmulator, CliProcess]]:
+    """A run renaming `ids` (8 workers, grace 30 s) against a slow emulator, once 8 PATCHes
+    are in flight; the summary and the metrics textfile written into `folder`."""
+    manifest = _rename_manifest(folder / "m.csv", ids)
+    with emulator(images=len(ids), latency_ms=latency_ms) as running:
+        args = [*FAST, "--concurrency", "8", "--grace", "30", *_counted_args(folder)]
+        with CliProcess(_run_args(manifest, running.url, folder, *args), folder=folder) as proc:
+            wait_for(lambda: len(running.emulator.arrivals) >= 8, timeout=60, what="8 in flight")
+            yield running, proc
+
+
+def _signal_handled(proc: CliProcess, signum: int, folder: Path) -> None:
+    """Send `signum` and wait until the run logged it: two signals sent before the first is
+    handled would merge into one."""
+    stderr = folder / "cli.stderr"
+    proc.send_signal(signum)
+    wait_for(
+        lambda: '"run.signal"' in stderr.read_text(encoding="utf-8"),
+        timeout=10,
+        what="the first signal handled",
+    )
+
+
+def _counted_args(folder: Path) -> list[str]:
+    return [
+        "--summary-json",
+        str(folder / "summary.json"),
+        "--metrics-file",
+        str(folder / "run.prom"),
+    ]
+
+
+def test_a_second_sigterm_right_after_the_first_is_the_same_stop_and_in_flight_completes(
+    tmp_path: Path,
+) -> None:
+    """As `timeout` (or Kubernetes, systemd) signals the process and then its group."""
+    ids = _ids(40)
+    with _eight_in_flight(tmp_path, ids, latency_ms=1500) as (running, proc):
+        first_at = time.monotonic()
+        _signal_handled(proc, signal.SIGTERM, tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        gap_s = time.monotonic() - first_at
+        exited = proc.wait(timeout=60)
+        wait_for(lambda: _server_settled(running.emulator), timeout=10, what="server idle")
+        applied = dict(running.emulator.apply_counts)
+        arrived = len(running.emulator.arrivals)
+
+    assert gap_s < 1.0  # within the window: the same stop
+    assert exited.returncode == 143, exited.stderr[-1500:]
+    actions = [e["action"] for e in _events(exited, "run.signal")]
+    assert actions == ["stopping; in-flight may finish", "same stop: a repeat of the first SIGTERM"]
+    rows = read_report(tmp_path / "report.csv")
+    assert sorted(row["image_id"] for row in rows) == sorted(ids)
+    assert _statuses(rows) == {"succeeded": 8, "aborted": 32}
+    assert _ids_with(rows, "succeeded") == set(applied)
+    assert not [row for row in rows if "cancelled" in row["note"]]
+    assert sum(int(row["attempts"]) for row in rows) == arrived == 8
+    assert _patches_counted(tmp_path) == ({"GET": 0, "PATCH": 8}, 8.0)
+
+
 def test_a_second_signal_cancels_in_flight_at_once_and_the_report_is_still_written(
     tmp_path: Path,
 ) -> None:
     ids = _ids(40)
-    manifest = _rename_manifest(tmp_path / "m.csv", ids)
-    with emulator(images=40, latency_ms=5000) as running:
-        args = [*FAST, "--concurrency", "8", "--grace", "30"]
-        with CliProcess(_run_args(manifest, running.url, tmp_path, *args), folder=tmp_path) as proc:
-            wait_for(lambda: len(running.emulator.arrivals) >= 8, timeout=60, what="8 in flight")
-            proc.send_signal(signal.SIGINT)
-            stderr = tmp_path / "cli.stderr"
-            wait_for(
-                lambda: '"run.signal"' in stderr.read_text(encoding="utf-8"),
-                timeout=10,
-                what="the first signal logged",
-            )
-            second_at = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            exited = proc.wait(timeout=30)
+    with _eight_in_flight(tmp_path, ids, latency_ms=5000) as (_, proc):
+        _signal_handled(proc, signal.SIGINT, tmp_path)
+        second_at = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        exited = proc.wait(timeout=30)
         stopped_after_s = time.monotonic() - second_at
 
     # In-flight answers were ~5 s away and the grace 30 s: only cancelling ends it sooner.
@@ -259,8 +333,37 @@ def test_a_second_signal_cancels_in_flight_at_once_and_the_report_is_still_writt
     assert {row["note"] for row in cancelled} == {
         "cancelled in flight: the change may or may not have been applied"
     }
-    assert "to resume: " in exited.stdout
-    assert "--resume --journal" in exited.stdout
+    # sent, as far as anyone knows: counted in every figure
+    assert _patches_counted(tmp_path) == ({"GET": 0, "PATCH": 8}, 8.0)
+    resume = shlex.split(exited.stdout.split("to resume: ", 1)[1].splitlines()[0])
+    assert resume[:3] == [sys.executable, "-m", "batch_ims"]  # how this run was started
+    assert resume[-3:-1] == ["--resume", "--journal"]
+
+
+def test_the_resume_command_of_a_run_started_by_its_path_runs_as_printed(
+    tmp_path: Path,
+) -> None:
+    ids = _ids(60)
+    manifest = _rename_manifest(tmp_path / "m.csv", ids)
+    script = Path(sys.executable).parent / "batch-ims"
+    program = os.path.relpath(script, tmp_path)  # e.g. ../../work/app/.venv/bin/batch-ims
+    env = aksk_env(PATH="/usr/bin:/bin")  # not on PATH: a bare `batch-ims` would not run
+    with emulator(images=60, latency_ms=200) as running:
+        args = _run_args(manifest, running.url, tmp_path, *FAST, "--concurrency", "4")
+        with CliProcess(args, folder=tmp_path, env=env, program=[program], cwd=tmp_path) as proc:
+            wait_for(lambda: line_count(tmp_path / "journal.jsonl") >= 4, timeout=60, what="4")
+            proc.send_signal(signal.SIGTERM)
+            exited = proc.wait(timeout=60)
+        assert exited.returncode == 143, exited.stderr[-1500:]
+        resume = shlex.split(exited.stdout.split("to resume: ", 1)[1].splitlines()[0])
+        resumed = subprocess.run(
+            resume, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        applied = dict(running.emulator.apply_counts)
+
+    assert resume[0] == str(script)
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    assert applied == dict.fromkeys(ids, 1)
 
 
 def test_a_manifest_of_mostly_missing_images_stops_early_with_exit_3(tmp_path: Path) -> None:

@@ -36,28 +36,33 @@ def _events(stderr: str, name: str) -> list[dict[str, Any]]:
     return [event for event in json_lines(stderr) if event.get("event") == name]
 
 
+def _run_unreachable(
+    folder: Path, images: int, *extra: str
+) -> tuple[Any, dict[str, Any], list[dict[str, str]]]:
+    """A run against a loopback port nobody listens on: result, summary, report rows (every
+    image in them, checked)."""
+    ids = [generated_image_id(i) for i in range(images)]
+    manifest = _manifest(folder / "m.csv", ids)
+    endpoint = f"http://127.0.0.1:{_free_port()}"
+    summary_path = folder / "s.json"
+    args = [*FAST, *extra, "--summary-json", str(summary_path)]
+    result = _run(manifest, endpoint, folder / "r.csv", *args)
+    assert result.returncode == 4, result.stderr[-2000:]
+    rows = read_report(folder / "r.csv")
+    assert sorted(row["image_id"] for row in rows) == sorted(ids)
+    return result, json.loads(summary_path.read_text(encoding="utf-8")), rows
+
+
 def test_an_unreachable_endpoint_stops_after_ten_refused_connections_with_exit_4(
     tmp_path: Path,
 ) -> None:
-    ids = [generated_image_id(i) for i in range(300)]
-    manifest = _manifest(tmp_path / "m.csv", ids)
-    report = tmp_path / "r.csv"
-    endpoint = f"http://127.0.0.1:{_free_port()}"
+    result, summary, rows = _run_unreachable(tmp_path, 300, "--max-attempts", "2")
 
-    summary_path = str(tmp_path / "s.json")
-    result = _run(
-        manifest, endpoint, report, *FAST, "--max-attempts", "2", "--summary-json", summary_path
-    )
-
-    assert result.returncode == 4, result.stderr[-2000:]
     unreachable = _events(result.stderr, "run.unreachable")
     assert len(unreachable) == 1
     assert unreachable[0]["host"] == "127.0.0.1"
-    summary = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     # ten in a row stop it; the requests already in flight (concurrency 8) end too
     assert 10 <= summary["requests"] <= 10 + 8
-    rows = read_report(report)
-    assert sorted(row["image_id"] for row in rows) == sorted(ids)
     assert {row["status"] for row in rows} <= {"failed", "aborted"}
 
 
@@ -129,3 +134,41 @@ def test_plan_warns_of_a_likely_typo_and_strict_makes_its_rows_invalid(tmp_path:
     assert "did you mean '__description'?" in lenient.stdout
     assert strict.returncode == 1, strict.stderr[-2000:]
     assert "1 invalid" in strict.stdout.splitlines()[0]
+
+
+def test_refused_reads_count_no_patch_attempt_and_never_say_may_have_been_applied(
+    tmp_path: Path,
+) -> None:
+    _, summary, rows = _run_unreachable(tmp_path, 40, "--skip-unchanged", "--max-attempts", "3")
+
+    assert summary["requests_by_method"]["PATCH"] == 0
+    assert summary["requests_by_method"]["GET"] >= 10
+    assert {row["attempts"] for row in rows} == {"0"}  # attempts are PATCHes (README)
+    assert not [row["note"] for row in rows if "applied" in row["note"]]
+    read_rows = [row for row in rows if row["error_code"] == "connection_error"]
+    assert read_rows
+    assert {row["note"].split(";")[0] for row in read_rows} == {
+        "the read before the PATCH failed: no PATCH sent"
+    }
+
+
+def test_rows_of_an_image_read_the_same_in_the_log_and_the_report(tmp_path: Path) -> None:
+    found = generated_image_id(0)
+    missing = "9e8d7c6b-5a49-4382-8170-6f5e4d3c2b1a"
+    manifest = write_csv(
+        tmp_path / "m.csv",
+        [
+            ["image_id", "op", "path", "value"],
+            [missing, "replace", "name", "镜像测试-3"],
+            [found, "replace", "name", "生产环境 Web 镜像"],
+            [missing, "add", "__description", "杭州团队"],
+            [missing, "replace", "min_ram", "2048"],
+        ],
+    )
+    with emulator(images=1) as running:
+        result = _run(manifest, running.url, tmp_path / "r.csv", *FAST)
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    logged = [e["rows"] for e in _events(result.stderr, "image.finished") if "rows" in e]
+    reported = [row["rows"] for row in read_report(tmp_path / "r.csv") if row["status"] == "failed"]
+    assert (logged, reported) == (["2;4;5"], ["2;4;5"])

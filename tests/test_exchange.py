@@ -6,6 +6,8 @@ one on a fake clock whose sleep only advances the clock; the backoff `pause` onl
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from batch_ims.transport.client import TransportError
@@ -310,3 +312,18 @@ async def test_tls_error_during_a_stop_is_not_marked_stopped() -> None:
     exchange = await harness.exchange()
 
     assert (exchange.attempts, exchange.stopped) == (1, False)
+
+
+async def test_a_request_cancelled_in_flight_is_reported_to_the_observer_as_sent() -> None:
+    harness = ExchangeHarness([answer(200)])
+    count = AttemptCount()
+
+    def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    harness.client.on_send = cancelled
+    with pytest.raises(asyncio.CancelledError):
+        await harness.exchange(count=count)
+
+    assert count.sent == 1
+    assert harness.observer.requests == [("PATCH", 0.0, "cancelled")]

@@ -8,6 +8,7 @@ option exists, an option that takes a value has one, and at most one manifest is
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import subprocess
@@ -19,9 +20,16 @@ from typing import Any
 import pytest
 import yaml
 
+from batch_ims.exitcodes import ExitCode
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "jobs" / "examples"
 _HELP_OPTION = re.compile(r"^\s{2}(?:(-\w), )?(--[\w-]+)(?:[ /]([^\s].*?))?(?:\s{2,}|$)")
 _SHELL_STOP = ("|", "&&", "||", ";", ">", "2>", "<")
+# what a later try can cure: a network blip (at sign-in or at the image service), a lock,
+# a signal; every other non-zero code needs a person
+RETRIED = {ExitCode.UNREACHABLE, ExitCode.LOCKED, ExitCode.SIGINT, ExitCode.SIGTERM}
+# `run`'s failures (141 is `plan`/`validate-job` piped into `head`: never a run's)
+NOT_RETRIED = set(ExitCode) - {ExitCode.OK, ExitCode.BROKEN_PIPE} - RETRIED
 
 
 @cache
@@ -203,3 +211,23 @@ def test_the_checker_refuses_unknown_options_and_missing_values() -> None:
     assert problems(["run", "m.csv", "--rate", "--verify"]) == ["--rate needs a value"]
     assert problems(["run", "a.csv", "b.csv"]) == ["more than one manifest: ['a.csv', 'b.csv']"]
     assert problems(["run", "--verify", "--shard=0/2", "-v"]) == []
+
+
+def _airflow_map(name: str) -> set[int]:
+    """The keys of the literal dict `name` in the Airflow DAG (parsed: Airflow not needed)."""
+    for node in ast.parse((EXAMPLES / "airflow_batch_ims.py").read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == [name]:
+            return set(ast.literal_eval(node.value))
+    raise AssertionError(f"{name} not found in the Airflow DAG")
+
+
+def test_airflow_dag_retries_exactly_the_exit_codes_a_later_try_can_cure() -> None:
+    assert (_airflow_map("RETRY"), _airflow_map("NO_RETRY")) == (RETRIED, NOT_RETRIED)
+
+
+def test_indexed_job_retries_exactly_the_exit_codes_a_later_try_can_cure() -> None:
+    document = yaml.safe_load((EXAMPLES / "k8s-indexed-job.yaml").read_text(encoding="utf-8"))
+    rules = document["spec"]["podFailurePolicy"]["rules"]
+    codes = {rule["action"]: set(rule["onExitCodes"]["values"]) for rule in rules}
+
+    assert codes == {"Count": RETRIED, "FailJob": NOT_RETRIED}

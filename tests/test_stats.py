@@ -173,3 +173,16 @@ def test_write_summary_to_an_unwritable_place_is_a_usage_error(tmp_path: Path) -
 
     with pytest.raises(UsageError, match="--summary-json"):
         OutputFile("--summary-json", blocker / "summary.json", overwrite=False)
+
+
+def test_a_cancelled_request_counts_as_sent_without_a_latency_and_leaves_flight() -> None:
+    stats = RunStats()
+    stats.request_sent()
+    stats.request_done("PATCH", 40.0)
+    stats.request_sent()
+
+    stats.request_cancelled("PATCH")
+
+    assert (stats.requests, dict(stats.requests_by_method)) == (2, {"PATCH": 2})
+    assert (stats.in_flight, stats.in_flight_peak) == (0, 1)
+    assert stats.percentiles() == {"p50": 40.0, "p95": 40.0, "p99": 40.0}

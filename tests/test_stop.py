@@ -9,7 +9,7 @@ import pytest
 
 from batch_ims.exitcodes import ExitCode
 from batch_ims.models import Outcome, Status
-from batch_ims.run.stop import RunStop, StopReason
+from batch_ims.run.stop import RunStop, SignalEffect, StopReason
 from batch_ims.stats import RunStats
 from tests.fakes import stop_policy
 
@@ -261,3 +261,46 @@ def test_exit_code_without_a_stop_is_1_with_failed_or_invalid_images_else_0(
         stats.count(status)
 
     assert int(stop.exit_code(stats)) == code
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "gap_s", "expected"),
+    [
+        (StopReason.SIGTERM, StopReason.SIGTERM, 0.002, SignalEffect.SAME),  # process, then group
+        (StopReason.SIGTERM, StopReason.SIGTERM, 0.999, SignalEffect.SAME),
+        (StopReason.SIGTERM, StopReason.SIGTERM, 1.0, SignalEffect.CANCEL),
+        (StopReason.SIGTERM, StopReason.SIGTERM, 30.0, SignalEffect.CANCEL),
+        (StopReason.SIGINT, StopReason.SIGINT, 0.002, SignalEffect.CANCEL),  # Ctrl-C twice
+        (StopReason.SIGTERM, StopReason.SIGINT, 0.002, SignalEffect.CANCEL),
+        (StopReason.SIGINT, StopReason.SIGTERM, 0.002, SignalEffect.CANCEL),
+    ],
+)
+def test_a_repeated_signal_escalates_unless_it_is_a_sigterm_within_a_second_of_the_first(
+    first: StopReason, second: StopReason, gap_s: float, expected: SignalEffect
+) -> None:
+    stop = RunStop(_policy())
+
+    effects = [stop.signalled(first, 500.0), stop.signalled(second, 500.0 + gap_s)]
+
+    assert effects == [SignalEffect.STOP, expected]
+    assert stop.reason is first
+
+
+def test_the_window_counts_from_the_first_sigterm_not_the_last() -> None:
+    stop = RunStop(_policy())
+
+    effects = [stop.signalled(StopReason.SIGTERM, t) for t in (10.0, 10.6, 11.2)]
+
+    assert effects == [SignalEffect.STOP, SignalEffect.SAME, SignalEffect.CANCEL]
+
+
+def test_a_first_signal_during_another_stop_joins_it_and_keeps_its_exit_code() -> None:
+    stop = RunStop(_policy())
+    stop.stop(StopReason.FAILURE_THRESHOLD)
+
+    effect = stop.signalled(StopReason.SIGTERM, 1.0)
+
+    assert (effect, stop.exit_code(RunStats())) == (SignalEffect.STOP, ExitCode.ABORTED)

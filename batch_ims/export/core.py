@@ -157,7 +157,7 @@ async def collect(
 async def _export(
     settings: RunSettings, target: Target, request: ExportRequest, writer: WideManifest
 ) -> tuple[ExportCounts, CellMaker]:
-    from batch_ims.clouds.auth import AuthFailedError
+    from batch_ims.clouds.auth import AuthFailedError, SignInUnreachableError
     from batch_ims.run.session import SignInStopped, open_session
     from batch_ims.run.stop import RunStop
     from batch_ims.stats import RunStats
@@ -168,6 +168,8 @@ async def _export(
         async with open_session(settings, target, stats=RunStats(), stop=stop) as connected:
             check_filters(request.filters, connected.step.list_filters)
             maker = await collect(connected.step, request, writer, counts)
+    except SignInUnreachableError as exc:  # no answer: not a verdict on the credentials
+        raise ExportFailed(f"{exc}; nothing written", ExitCode.UNREACHABLE) from exc
     except AuthFailedError as exc:
         raise ExportFailed(f"{exc}; nothing written", ExitCode.ABORTED) from exc
     except SignInStopped as exc:

@@ -15,7 +15,7 @@ import structlog
 from batch_ims import logsetup
 from batch_ims.console import json_line
 from batch_ims.errors import OutputWriteError
-from batch_ims.models import Outcome, Status, utc_now_text
+from batch_ims.models import Outcome, Status, rows_text, utc_now_text
 from batch_ims.output.files import write_error
 from batch_ims.stats import RunStats
 
@@ -82,7 +82,7 @@ class ImageEvents:
         if outcome.note:
             fields["note"] = outcome.note
         if outcome.status in (Status.FAILED, Status.INVALID):
-            fields["rows"] = ",".join(map(str, outcome.rows))  # where to look in the manifest
+            fields["rows"] = rows_text(outcome.rows)  # where to look in the manifest
             self._log.warning("image.finished", **fields)
         elif self._quiet_successes:
             self._log.debug("image.finished", **fields)

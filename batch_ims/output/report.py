@@ -23,7 +23,7 @@ from typing import IO, Any
 from batch_ims.errors import UsageError
 from batch_ims.formula import neutralise
 from batch_ims.logsetup import redact_data, redact_text
-from batch_ims.models import Outcome, Status
+from batch_ims.models import Outcome, Status, rows_text
 from batch_ims.output.files import OutputFile, write_error
 from batch_ims.output.sheet import XlsxSheet
 
@@ -55,7 +55,7 @@ def report_row(outcome: Outcome) -> dict[str, Any]:
         "error_code": outcome.error_code,
         "error_message": outcome.error_message,
         "attempts": outcome.attempts,
-        "rows": ";".join(str(r) for r in outcome.rows),
+        "rows": rows_text(outcome.rows),
         "ops": outcome.ops_shown(),
         "request_id": outcome.request_id,
         "duration_ms": outcome.duration_ms,
@@ -85,7 +85,7 @@ def _text_cells(spooled: dict[str, Any]) -> list[str]:
         neutralise(row["error_code"]),
         neutralise(row["error_message"]),
         str(row["attempts"]),
-        ";".join(map(str, row["rows"])),
+        rows_text(row["rows"]),
         neutralise(spooled["ops_text"]),
         neutralise(row["request_id"]),
         str(row["duration_ms"]),
@@ -105,7 +105,7 @@ def _csv_cells(outcome: Outcome) -> list[str]:
         neutralise(redact_text(outcome.error_code)),
         neutralise(redact_text(outcome.error_message)),
         str(outcome.attempts),
-        ";".join(map(str, outcome.rows)),
+        rows_text(outcome.rows),
         neutralise(redact_text(outcome.ops_shown())),
         neutralise(redact_text(outcome.request_id)),
         str(outcome.duration_ms),

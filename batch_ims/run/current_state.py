@@ -68,7 +68,7 @@ class CurrentStateStage:
         started = self._clock()
         image, exchange = await self._step.read(task.image_id)
         if image is None and not exchange.ok:
-            return self._step.failed(task, started, exchange)
+            return self._step.read_failed(task, started, exchange)
         if self._planned is not None:
             changed = drift(self._planned[task.image_id], image or {})
             if changed:

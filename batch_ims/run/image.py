@@ -18,6 +18,23 @@ from batch_ims.values import mismatches
 
 _LOST_THEN_APPLIED = "answer to an earlier attempt was lost; GET shows the change applied"
 _APPLIED_AFTER_LOST = "applied after a lost answer (add/replace are idempotent)"
+_READ_FAILED = "the read before the PATCH failed: no PATCH sent"
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
+
+
+def _stopped_note(exchange: Exchange, *, patched: bool) -> str:
+    """The note of an exchange the run stopped before it got an answer."""
+    if not exchange.attempts:
+        return "not sent: the run stopped first"
+    if not patched:
+        return _join(_READ_FAILED, "the run stopped before the next retry")
+    note = "run stopped before the next retry"
+    if exchange.lost_answer:
+        note += "; an earlier attempt got no answer and may have been applied"
+    return note
 
 
 class ImageStep:
@@ -119,14 +136,27 @@ class ImageStep:
         exchange: Exchange,
         ops: tuple[Op, ...] | None = None,
     ) -> Finished:
-        """The outcome of an exchange that did not succeed."""
+        """The outcome of a PATCH exchange that did not succeed."""
+        return self._failed(task, started, exchange, ops, patched=True)
+
+    def read_failed(self, task: ImageTask, started: float, exchange: Exchange) -> Finished:
+        """The outcome of an image whose read (before its PATCH) did not succeed: no PATCH
+        was sent, so no attempt is counted and nothing may have been applied."""
+        return self._failed(task, started, exchange, None, patched=False)
+
+    def _failed(
+        self,
+        task: ImageTask,
+        started: float,
+        exchange: Exchange,
+        ops: tuple[Op, ...] | None,
+        *,
+        patched: bool,
+    ) -> Finished:
         transport = exchange.transport
+        attempts = exchange.attempts if patched else 0
         if exchange.stopped and exchange.result is None:
-            note = "not sent: the run stopped first"
-            if exchange.attempts:
-                note = "run stopped before the next retry"
-                if exchange.lost_answer:
-                    note += "; an earlier attempt got no answer and may have been applied"
+            note = _stopped_note(exchange, patched=patched)
             return self.finish(
                 task,
                 started,
@@ -136,7 +166,9 @@ class ImageStep:
                 code=transport.kind if transport else "",
                 message=transport.detail if transport else "",
                 note=note,
+                attempts=attempts,
             )
+        note = "" if patched else _READ_FAILED
         if transport is not None:
             return self.finish(
                 task,
@@ -146,13 +178,24 @@ class ImageStep:
                 ops,
                 code=transport.kind,
                 message=transport.detail,
+                note=note,
+                attempts=attempts,
             )
         error = exchange.error
         code, message = (error.code, error.message) if error is not None else ("", "")
         status = Status.ABORTED if exchange.stopped else Status.FAILED
-        note = "run stopped before the next retry" if exchange.stopped else ""
+        if exchange.stopped:
+            note = _join(note, "run stopped before the next retry")
         finished = self.finish(
-            task, started, exchange, status, ops, code=code, message=message, note=note
+            task,
+            started,
+            exchange,
+            status,
+            ops,
+            code=code,
+            message=message,
+            note=note,
+            attempts=attempts,
         )
         http_status = exchange.result.status if exchange.result is not None else 0
         return Finished(finished.outcome, self._service.is_auth_failure(http_status, code))
@@ -168,13 +211,15 @@ class ImageStep:
         code: str = "",
         message: str = "",
         note: str = "",
+        attempts: int | None = None,
     ) -> Finished:
+        """The outcome; `attempts` (PATCHes sent) defaults to the exchange's."""
         result = exchange.result
         outcome = sent(
             task,
             status,
             http_status=result.status if result is not None else None,
-            attempts=exchange.attempts,
+            attempts=exchange.attempts if attempts is None else attempts,
             request_id=result.request_id if result is not None else "",
             duration_ms=int((self._clock() - started) * 1000),
             code=code,

@@ -21,7 +21,7 @@ from typing import TextIO
 import structlog
 
 from batch_ims.clouds import choose_cloud
-from batch_ims.clouds.auth import AuthFailedError
+from batch_ims.clouds.auth import AuthFailedError, SignInUnreachableError
 from batch_ims.console import shown
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError, UsageError
@@ -286,8 +286,21 @@ async def _send_unit(state: _Run, unit: Unit, sinks: _Sinks, dispatchers: list[D
             )
             dispatchers.append(dispatcher)
             await dispatcher.run(tasks)
+    except SignInUnreachableError as exc:  # no answer at all: not a verdict on credentials
+        state.stop.sign_in_unreachable(exc.host, exc.reason)
+        _log.error(
+            "run.unreachable",
+            stage="sign_in",
+            host=exc.host,
+            reason=exc.reason,
+            target=unit.identity,
+        )
+        note = "not sent: the sign-in endpoint could not be reached"
+        _abort_all(unit, record, exc, code="sign_in_unreachable", note=note)
     except AuthFailedError as exc:
-        _abort_all(state, unit, record, exc)
+        state.stop.stop(StopReason.AUTH)
+        _log.error("auth.failed", error=str(exc), target=unit.identity)
+        _abort_all(unit, record, exc, code="auth_failed", note="not sent: authentication failed")
     except SignInStopped:
         for task in tasks:
             record(aborted(task))
@@ -306,14 +319,12 @@ async def _recheck(step: ImageStep, tasks: Tasks, record: Callable[[Outcome], No
 
 
 def _abort_all(
-    state: _Run, unit: Unit, record: Callable[[Outcome], None], exc: AuthFailedError
+    unit: Unit, record: Callable[[Outcome], None], exc: AuthFailedError, *, code: str, note: str
 ) -> None:
-    """Sign-in refused at one target: its images are aborted, and the run stops (exit 3)."""
-    state.stop.stop(StopReason.AUTH)
-    _log.error("auth.failed", error=str(exc), target=unit.identity)
-    note = "not sent: authentication failed"
+    """Sign-in failed at one target before anything was sent to it: its images are aborted
+    (the caller has stopped the run: exit 3 when refused, 4 when unreachable)."""
     for task in unit.prepared.selection.send:
-        record(unsent(task, Status.ABORTED, note, code="auth_failed", message=str(exc)))
+        record(unsent(task, Status.ABORTED, note, code=code, message=str(exc)))
 
 
 async def _tick(sinks: _Sinks, interval_s: float) -> None:

@@ -71,7 +71,7 @@ class _Observer:
             answered = answer.kind not in _NO_ANSWER
             detail = f"{self._host}: {answer.detail}"
             if self._stop.request_ended(answered=answered, detail=detail):
-                _log.error("run.unreachable", host=self._host, reason=answer.detail)
+                _log.error("run.unreachable", stage="send", host=self._host, reason=answer.detail)
             return
         self._stats.request_done(method, latency_ms, answer.date)
         self._limit.answered(latency_ms / 1000)
@@ -79,6 +79,9 @@ class _Observer:
 
     def backing_off(self, seconds: float) -> None:
         self._limit.held(seconds)
+
+    def request_cancelled(self, method: str) -> None:
+        self._stats.request_cancelled(method)
 
     def retry_scheduled(self) -> None:
         self._stats.retry_scheduled()

@@ -1,4 +1,5 @@
-"""The one owner of "stopping": signals, the failure threshold, fatal authentication errors.
+"""The one owner of "stopping": signals, the failure threshold, fatal authentication errors,
+an unreachable endpoint (the image service's or the sign-in's).
 
 Everything that must not send after a stop asks `stopping`; everything that waits uses
 `pause`, which wakes when the run stops. The reason decides the exit code.
@@ -34,6 +35,12 @@ _EXIT_CODES = {
 }
 
 
+class SignalEffect(StrEnum):
+    STOP = "stopping; in-flight may finish"
+    SAME = "same stop: a repeat of the first SIGTERM"
+    CANCEL = "cancelling in-flight now"
+
+
 class RunStop:
     def __init__(self, policy: StopPolicy) -> None:
         self.policy = policy
@@ -44,6 +51,7 @@ class RunStop:
         self._unreachable_streak = 0
         self.last_auth_failure: Outcome | None = None
         self.last_unreachable = ""
+        self._first_signal: tuple[StopReason, float] | None = None
         self._event = asyncio.Event()
 
     @property
@@ -57,6 +65,28 @@ class RunStop:
         self.reason = reason
         self._event.set()
         return True
+
+    def signalled(self, reason: StopReason, now: float) -> SignalEffect:
+        """A SIGINT/SIGTERM arrived at `now` (monotonic seconds): what it does.
+
+        The first stops the run (or joins a stop under way). A SIGTERM within
+        `same_signal_window_s` of a first SIGTERM is the same stop: `timeout`, Kubernetes and
+        systemd may send it to the process and then to its group, milliseconds apart. Any
+        other repeat (a later SIGTERM, SIGINT twice) cancels what is in flight.
+        """
+        first = self._first_signal
+        if first is None:
+            self._first_signal = (reason, now)
+            self.stop(reason)
+            return SignalEffect.STOP
+        first_reason, first_at = first
+        if (
+            reason is StopReason.SIGTERM
+            and first_reason is StopReason.SIGTERM
+            and now - first_at < self.policy.same_signal_window_s
+        ):
+            return SignalEffect.SAME
+        return SignalEffect.CANCEL
 
     async def wait(self) -> None:
         await self._event.wait()
@@ -113,6 +143,12 @@ class RunStop:
         return self._unreachable_streak >= self.policy.unreachable_limit and self.stop(
             StopReason.UNREACHABLE
         )
+
+    def sign_in_unreachable(self, host: str, reason: str) -> bool:
+        """The sign-in endpoint gave no answer: the run stops as for an unreachable endpoint."""
+        if self.reason is None:
+            self.last_unreachable = f"{host}: {reason}"
+        return self.stop(StopReason.UNREACHABLE)
 
     def exit_code(self, stats: RunStats) -> ExitCode:
         if self.reason is not None:

@@ -9,6 +9,7 @@ returns True when the run stopped meanwhile), and reports requests to an observe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ class RequestObserver(Protocol):
     def request_done(
         self, method: str, latency_ms: float, answer: HttpResult | TransportError
     ) -> None: ...
+
+    def request_cancelled(self, method: str) -> None:
+        """A request cut off in flight: it may have reached the server, so it counts."""
+        ...
 
     def backing_off(self, seconds: float) -> None:
         """This request's worker waits `seconds` (its own backoff) before the retry."""
@@ -148,6 +153,9 @@ class Exchanger:
             sent = self._clock()
             try:
                 result = await self._client.send(request, body)
+            except asyncio.CancelledError:  # cut off in flight: sent, as far as anyone knows
+                self._observer.request_cancelled(request.method)
+                raise
             except TransportError as exc:
                 self._observer.request_done(request.method, (self._clock() - sent) * 1000, exc)
                 lost_answer = True

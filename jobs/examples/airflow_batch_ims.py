@@ -48,7 +48,6 @@ STATUSES = ("succeeded", "failed", "invalid", "skipped", "aborted", "drifted")
 GRACE_S = 30  # --grace given to batch-ims; Airflow's kill waits a little longer
 
 NO_RETRY = {
-    4: "the endpoint could not be reached: the retry resumes from the journal",
     1: "some images failed or rows were invalid: see the report",
     2: "bad manifest or options: nothing was sent",
     3: "run aborted (credentials or failure threshold): see the hint and the report",

@@ -161,16 +161,18 @@ def test_bad_manifest_header_fails_every_shard_at_once_without_retries(
     assert "exit 2: bad manifest or options" in result.stdout + result.stderr
 
 
-def test_a_shard_stopped_by_sigterm_is_retried_with_resume_and_its_journal(
-    airflow: Airflow, tmp_path: Path
+@pytest.mark.parametrize("first_exit", [143, 4], ids=["sigterm", "unreachable"])
+def test_a_shard_stopped_by_sigterm_or_an_unreachable_endpoint_is_retried_with_resume(
+    airflow: Airflow, tmp_path: Path, first_exit: int
 ) -> None:
-    """A stand-in executable exits 143 on a shard's first try, then runs the real batch-ims."""
+    """A stand-in executable exits `first_exit` on a shard's first try (143: stopped by a
+    signal; 4: the endpoint or the sign-in could not be reached), then runs the real one."""
     calls = tmp_path / "calls.jsonl"
     stand_in = tmp_path / "batch-ims"
     stand_in.write_text(
         "#!/bin/sh\n"
         f'printf "%s\\n" "$*" >> {calls}\n'
-        'case " $* " in *" --resume "*) ;; *) exit 143 ;; esac\n'
+        f'case " $* " in *" --resume "*) ;; *) exit {first_exit} ;; esac\n'
         f'exec {BATCH_IMS} "$@"\n'
     )
     stand_in.chmod(0o755)

@@ -27,17 +27,27 @@ class Exited:
 
 
 class CliProcess:
-    """`python -m batch_ims ARGS` running in the background, output captured in `folder`."""
+    """`python -m batch_ims ARGS` (or `program ARGS`) running in the background, output
+    captured in `folder`."""
 
-    def __init__(self, args: Sequence[str], *, folder: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        folder: Path,
+        env: dict[str, str] | None = None,
+        program: Sequence[str] = (sys.executable, "-m", "batch_ims"),
+        cwd: Path | None = None,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
         self._out = folder / "cli.stdout"
         self._err = folder / "cli.stderr"
         with self._out.open("w") as out, self._err.open("w") as err:
             self.started = time.monotonic()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "batch_ims", *args],
+                [*program, *args],
                 env=env if env is not None else aksk_env(),
+                cwd=cwd,
                 stdout=out,
                 stderr=err,
                 text=True,

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import yarl
 
-from batch_ims.clouds.auth import AuthFailedError, Clock
+from batch_ims.clouds.auth import AuthFailedError, Clock, SignInUnreachableError, unreachable
 from batch_ims.clouds.huawei.errors import parse_error
 from batch_ims.clouds.huawei.hints import failure_hint
 from batch_ims.transport.client import read_capped
@@ -98,12 +98,9 @@ def _token_body(raw: bytes) -> Mapping[str, Any]:
     return token if isinstance(token, dict) else {}
 
 
-def _unreachable(endpoint: yarl.URL, error: BaseException) -> AuthFailedError:
-    detail = str(error) if isinstance(error, aiohttp.ClientError) and str(error) else ""
-    suffix = f": {detail}" if detail else ""
-    return AuthFailedError(
-        f"could not reach IAM at {endpoint} ({type(error).__name__}{suffix}); "
-        "check HUAWEICLOUD_SDK_IAM_ENDPOINT and the network"
+def _unreachable(endpoint: yarl.URL, error: BaseException) -> SignInUnreachableError:
+    return unreachable(
+        error, service="IAM", url=str(endpoint), check="HUAWEICLOUD_SDK_IAM_ENDPOINT"
     )
 
 
@@ -138,7 +135,8 @@ async def sign_in(
     region: str | None,
     clock: Clock,
 ) -> IamToken:
-    """Obtain a project-scoped token; AuthFailedError when IAM refuses or cannot be reached."""
+    """Obtain a project-scoped token; AuthFailedError when IAM refuses, SignInUnreachableError
+    when it gives no answer."""
     url = iam_url(endpoint, "/v3/auth/tokens").with_query(nocatalog="true")
     body = json.dumps(sign_in_body(identity, project_id=project_id, region=region))
     scope = {"project_id": project_id, "region": region}
@@ -156,7 +154,7 @@ async def sign_in(
                 )
             value = response.headers.get("X-Subject-Token", "")
             token_body = _token_body(await read_capped(response))
-    except (TimeoutError, aiohttp.ClientError) as error:
+    except (OSError, aiohttp.ClientError) as error:  # TimeoutError is an OSError
         raise _unreachable(endpoint, error) from None
     if not value:
         raise AuthFailedError(f"IAM at {endpoint} answered the sign-in without X-Subject-Token")
@@ -204,7 +202,7 @@ async def fetch_project_id(
                     "IAM project lookup", response, mode=mode, scope=scope, clock=clock
                 )
             ids = _project_ids(await read_capped(response))
-    except (TimeoutError, aiohttp.ClientError) as error:
+    except (OSError, aiohttp.ClientError) as error:  # TimeoutError is an OSError
         raise _unreachable(endpoint, error) from None
     if not ids:
         raise AuthFailedError(

@@ -43,6 +43,9 @@ from batch_ims.clouds.auth import (
     RENEWAL_BACKOFF_SECONDS,
     AuthFailedError,
     Clock,
+    SignInUnreachableError,
+    is_network_failure,
+    unreachable,
 )
 from batch_ims.errors import AuthConfigError, UsageError
 from batch_ims.logsetup import redact_text, register_secret
@@ -223,16 +226,26 @@ class KeystoneCloud:
             access = self._auth.get_access(self._session)
         except ksa.HttpError as error:
             raise self._refused(error.http_status, error.message) from None
-        except (ksa.ConnectionError, ksa.DiscoveryFailure) as error:
-            detail = _one_line(str(error))
+        except ksa.ConnectionError as error:  # refused, DNS, timeout, TLS: no answer
+            raise self._unreachable(error) from None
+        except ksa.DiscoveryFailure as error:
+            if is_network_failure(error):
+                raise self._unreachable(error) from None
             raise AuthFailedError(
-                f"could not reach Keystone at {self._cloud.auth_url} for cloud "
-                f"{self._cloud.name!r} ({type(error).__name__}: {detail}); check auth_url "
-                "and the network"
+                f"Keystone at {self._cloud.auth_url} for cloud {self._cloud.name!r}: version "
+                f"discovery failed ({_one_line(str(error))}); check auth_url"
             ) from None
         except ksa.ClientException as error:
             raise self._refused(None, str(error)) from None
         return self._grant(access)
+
+    def _unreachable(self, error: BaseException) -> SignInUnreachableError:
+        return unreachable(
+            error,
+            service="Keystone",
+            url=self._cloud.auth_url,
+            check=f"auth_url of cloud {self._cloud.name!r}",
+        )
 
     def _refused(self, status: int | None, message: str) -> AuthFailedError:
         answer = f"HTTP {status}" if status else "refused"
