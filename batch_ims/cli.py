@@ -39,7 +39,9 @@ def _fail(message: str, code: ExitCode) -> None:
 
         structlog.get_logger("batch_ims").error("run.error", error=message, exit_code=int(code))
     else:
-        click.echo(f"batch-ims: error: {message}", err=True)
+        from batch_ims.console import shown
+
+        click.echo(f"batch-ims: error: {shown(message)}", err=True)
     sys.exit(int(code))
 
 
@@ -298,6 +300,13 @@ _RUN_OPTIONS: list[Callable[[Any], Any]] = [
         help="Push the same metrics to this Prometheus Pushgateway URL (a failure only warns).",
     ),
     click.option(
+        "--pushgateway-allow-http",
+        is_flag=True,
+        default=None,
+        help="Allow a plain http --pushgateway on another host (a cluster-internal service); "
+        "only metrics go there.",
+    ),
+    click.option(
         "--metrics-job",
         help="The metrics' `job` label (default: the job file's name, else batch_ims).",
     ),
@@ -430,6 +439,7 @@ def validate_job(job_file: Path) -> None:
     def body() -> int:
         from batch_ims import logsetup
         from batch_ims.clouds import choose_cloud, scoped_cloud
+        from batch_ims.console import shown
         from batch_ims.manifest import load_manifest_targets
         from batch_ims.output.paths import output_paths
         from batch_ims.run.hidden import check_hidden
@@ -456,17 +466,19 @@ def validate_job(job_file: Path) -> None:
             scoped_cloud(cloud, cells, settings.manifest)
         invalid = [item for manifest in manifests for item in manifest.invalid]
         click.echo(
-            f"{job_file}: ok: manifest {settings.manifest}: "
-            f"{sum(m.row_count for m in manifests)} rows, "
-            f"{sum(m.image_count for m in manifests)} valid images, {len(invalid)} invalid"
-            + (f", {len(parts)} targets" if len(parts) > 1 else "")
+            shown(
+                f"{job_file}: ok: manifest {settings.manifest}: "
+                f"{sum(m.row_count for m in manifests)} rows, "
+                f"{sum(m.image_count for m in manifests)} valid images, {len(invalid)} invalid"
+                + (f", {len(parts)} targets" if len(parts) > 1 else "")
+            )
         )
         for item in invalid:
             for error in item.errors:
-                click.echo(f"  invalid: {error.describe()}")
+                click.echo(f"  invalid: {shown(error.describe())}")
         for manifest in manifests:
             for warning in manifest.warnings:
-                click.echo(f"  warning: {warning.describe()}")
+                click.echo(f"  warning: {shown(warning.describe())}")
         if hidden:
             click.echo(f"  hidden ({settings.hidden_rows}): {hidden}")
         return int(ExitCode.SOME_FAILED if invalid else ExitCode.OK)

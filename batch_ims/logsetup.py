@@ -1,8 +1,9 @@
 """structlog set-up: JSON lines off a terminal, readable lines on one; secrets redacted here.
 
 Redaction lives in this one place: any field whose name looks secret is masked, and any
-registered secret value is cut out of every field, whatever its name, nested values and
-formatted tracebacks included; the report, journal and summary use `redact_data` too.
+registered secret value (`batch_ims.redaction`: in every form a server may echo it, and any
+8 characters of it in a row) is cut out of every field, whatever its name, nested values
+and formatted tracebacks included; the report, journal and summary use `redact_data` too.
 
 Lines reach the stream through one `LineSink`. Most events are written (and flushed) as they
 happen; the run's per-image success events are `hold`-ed and written together by `flush`,
@@ -21,38 +22,34 @@ from typing import Any, TextIO
 
 import structlog
 
+from batch_ims import redaction
+from batch_ims.console import json_line, shown_lines
 from batch_ims.models import utc_now_text
+from batch_ims.redaction import REDACTED, redact_data, redact_text
+
+__all__ = [
+    "REDACTED",
+    "LineSink",
+    "configure",
+    "configured_format",
+    "enabled",
+    "flush",
+    "for_people",
+    "for_terminal",
+    "json_sink",
+    "redact_data",
+    "redact_text",
+    "register_secret",
+    "resolve_format",
+]
 
 _SECRET_KEYS = ("secret", "password", "token", "authorization", "sk", "signature")
-_registered: set[str] = set()
 _configured_format: str | None = None
-REDACTED = "***"
 
 
 def register_secret(value: str | None) -> None:
-    """Make sure `value` never reaches a log line (only values of 4+ characters)."""
-    if value and len(value) >= 4:
-        _registered.add(value)
-
-
-def redact_text(text: str) -> str:
-    for secret in _registered:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def redact_data(value: Any) -> Any:
-    """`value` with every registered secret cut out of its text, nested values included."""
-    if not _registered:
-        return value
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {key: redact_data(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_data(item) for item in value]
-    return value
+    """Make sure `value` (4+ characters), in any form or part, never reaches a log line."""
+    redaction.register(value)
 
 
 _key_verdicts: dict[str, bool] = {}
@@ -72,7 +69,7 @@ def _is_secret_key(key: str) -> bool:
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Runs after tracebacks are formatted: their text is redacted like any other field."""
-    registered = bool(_registered)
+    registered = redaction.has_secrets()
     for key, value in event_dict.items():
         if _key_verdicts.get(key, True) and _is_secret_key(key):
             event_dict[key] = REDACTED
@@ -91,7 +88,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False, default=repr)
 
 def _serialize(event_dict: Any, **_: Any) -> str:
     """One prebuilt encoder: json.dumps would build a new one for every event."""
-    return _JSON.encode(event_dict)
+    return json_line(_JSON.encode(event_dict))
 
 
 def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -203,6 +200,29 @@ def for_people(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+class _Quoted:
+    """A text the console renderer shows as its repr: quoted, every character that is not
+    printable (C0, C1, U+2028/2029, bidi controls) escaped; Chinese shown as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def for_terminal(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Console only, last before rendering: a text field holding a control character is
+    shown quoted with it escaped (the renderer shows other texts without quotes), and the
+    traceback keeps its lines; so no server answer or manifest cell drives the terminal."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and not value.isprintable():
+            event_dict[key] = shown_lines(value) if key == "exception" else _Quoted(value)
+    return event_dict
+
+
 def configured_format() -> str | None:
     """ "json" or "console" once `configure` ran, else None."""
     return _configured_format
@@ -229,7 +249,7 @@ def configure(
     if chosen == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_serialize)
     else:
-        people = [for_people]
+        people = [for_people, for_terminal]
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
         if out.isatty():
             renderer = _ClearLine(renderer)

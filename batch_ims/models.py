@@ -12,6 +12,8 @@ from functools import lru_cache
 from itertools import compress
 from typing import Literal, Protocol, TypeVar
 
+from batch_ims.redaction import clip
+
 T_co = TypeVar("T_co", covariant=True)
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -246,7 +248,7 @@ def internal_error(task: ImageTask, exc: Exception, *, attempts: int = 0) -> Out
         rows=task.rows,
         ops=task.ops,
         error_code="internal_error",
-        error_message=f"{type(exc).__name__}: {exc}"[:300],
+        error_message=clip(f"{type(exc).__name__}: {exc}", 300, marker=""),
         attempts=attempts,
         finished_at=utc_now_text(),
         note="a bug in batch-ims; the change may or may not have been applied",

@@ -3,7 +3,8 @@
 Offline, it counts the operations per attribute and shows a few sample values of each (so
 a wrongly decoded file is visible before anything is sent). With `--diff`, each image's
 current attributes are read (GET, through the same session, pacing, retries and
-dispatcher as a run) and the plan shows `before -> after` per attribute.
+dispatcher as a run) and the plan shows `before -> after` per attribute. Every text from
+the manifest or a server is shown with its control characters escaped (`batch_ims.console`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from batch_ims.console import shown
 from batch_ims.errors import UsageError
 from batch_ims.exitcodes import ExitCode
 from batch_ims.manifest import Manifest
@@ -71,13 +73,14 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
     if invalid_rows:
         invalid += f" in {_counted(len(manifest.invalid), 'image')} (not sent)"
     out.write(
-        f"plan for {manifest.path} ({manifest.layout} layout): "
+        f"plan for {shown(str(manifest.path))} ({manifest.layout} layout): "
         f"{_counted(manifest.row_count, 'row')}, {_counted(manifest.image_count, 'image')} "
         f"to update ({_counted(manifest.op_count, 'operation')}), {invalid}\n"
     )
     table = manifest.summary(_SAMPLES)  # from the validated columns: no task is built
     if table:
-        width = max(len("attribute"), *(len(a) for a in table))
+        names = {attribute: shown(attribute) for attribute in table}
+        width = max(len("attribute"), *(len(name) for name in names.values()))
         out.write(
             f"  {'attribute':<{width}}  {'add':>8}  {'replace':>8}  {'remove':>8}  sample values\n"
         )
@@ -85,18 +88,18 @@ def render_plan(manifest: Manifest, out: TextIO) -> None:
             counts = plan.counts
             samples = ", ".join(_shown(v) for v in plan.samples)
             out.write(
-                f"  {attribute:<{width}}  {counts['add']:>8}  {counts['replace']:>8}  "
+                f"  {names[attribute]:<{width}}  {counts['add']:>8}  {counts['replace']:>8}  "
                 f"{counts['remove']:>8}  {samples}\n".rstrip(" ")
             )
     if manifest.warnings:
         out.write(f"warnings ({len(manifest.warnings)}):\n")
         for warning in manifest.warnings:
-            out.write(f"  {warning.describe()}\n")
+            out.write(f"  {shown(warning.describe())}\n")
     _render_hidden(manifest, out)
     if errors:
         out.write(f"invalid rows ({invalid_rows}):\n")
         for error in sorted(errors, key=lambda e: e.row)[:_SHOWN_INVALID]:
-            out.write(f"  {manifest.path}: {error.describe()}\n")
+            out.write(f"  {shown(str(manifest.path))}: {shown(error.describe())}\n")
         if len(errors) > _SHOWN_INVALID:
             out.write(f"  ... and {len(errors) - _SHOWN_INVALID} more (see --report)\n")
 
@@ -135,14 +138,14 @@ def write_invalid_report(manifests: Iterable[Manifest], path: Path, *, overwrite
 
 def render_diff(task: ImageTask, image: dict[str, Any] | None, out: TextIO) -> None:
     if image is None:
-        out.write(f"{task.image_id}: not found\n")
+        out.write(f"{shown(task.image_id)}: not found\n")
         return
-    out.write(f"{task.image_id} ({as_text(image.get('name'))}):\n")
+    out.write(f"{shown(task.image_id)} ({shown(as_text(image.get('name')))}):\n")
     for op in task.ops:
         before = repr(as_text(image[op.attribute])) if op.attribute in image else "(absent)"
         after = "(absent)" if op.op == "remove" else repr(op.value or "")
         same = "  (unchanged)" if before == after else ""
-        out.write(f"  {op.attribute}: {before} -> {after}{same}\n")
+        out.write(f"  {shown(op.attribute)}: {before} -> {after}{same}\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +218,7 @@ def print_diff(reads: list[Read], out: TextIO) -> ExitCode:
     for read in reads:
         if read.error:
             failed = True
-            out.write(f"{read.task.image_id}: {read.error}\n")
+            out.write(f"{shown(read.task.image_id)}: {shown(read.error)}\n")
         else:
             failed = failed or read.image is None  # not found: the run would get a 404
             render_diff(read.task, read.image, out)
@@ -225,11 +228,11 @@ def print_diff(reads: list[Read], out: TextIO) -> ExitCode:
 def print_explained(explained: Explained, out: TextIO) -> None:
     """Where a run would send its requests and how it would sign in; nothing is sent."""
     out.write(
-        f"target: {explained.cloud}\n"
-        f"  service:        {explained.service}\n"
-        f"  image endpoint: {explained.image_endpoint}\n"
-        f"  sign-in:        {explained.auth_endpoint}\n"
-        f"  auth mode:      {explained.auth_mode}\n"
+        f"target: {shown(str(explained.cloud))}\n"
+        f"  service:        {shown(str(explained.service))}\n"
+        f"  image endpoint: {shown(str(explained.image_endpoint))}\n"
+        f"  sign-in:        {shown(str(explained.auth_endpoint))}\n"
+        f"  auth mode:      {shown(str(explained.auth_mode))}\n"
     )
 
 
@@ -277,7 +280,7 @@ def run_plan(settings: RunSettings, cloud: Cloud, request: PlanRequest, out: Tex
     code = ExitCode.OK
     for cells, target_cloud, manifest in scoped:
         if several:
-            out.write(f"target {cells.label or '(the run’s own)'}:\n")
+            out.write(f"target {shown(cells.label) if cells.label else '(the run’s own)'}:\n")
         if request.explain:
             print_explained(target_cloud.explain(), out)
         code = max(code, run_preview(manifest, out))
@@ -325,5 +328,6 @@ def run_diff(
             target=target_identity(plan_out.target),
             reads=((read.task, read.image, not read.error) for read in reads),
         )
-    out.write(f"plan written to {plan_out.path}: apply it with run --plan {plan_out.path}\n")
+    path = shown(str(plan_out.path))
+    out.write(f"plan written to {path}: apply it with run --plan {path}\n")
     return code

@@ -90,6 +90,7 @@ class RunSettings:
     verbose: bool = False
     metrics_file: Path | None = None
     pushgateway: str | None = None
+    pushgateway_allow_http: bool = False
     metrics_job: str | None = None
     overwrite: bool = False
     plan: Path | None = None

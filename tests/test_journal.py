@@ -343,3 +343,14 @@ def test_lines_without_a_target_from_older_journals_count_for_any(tmp_path: Path
     line = {"image_id": "a", "digest": ops_digest(OPS), "status": "succeeded", "holds": True}
     path.write_text(json.dumps(line) + "\n", encoding="utf-8")
     assert read_succeeded(path, TARGET) == {"a": ops_digest(OPS)}
+
+
+def test_withdraw_removes_a_new_journal_and_restores_an_earlier_one(tmp_path: Path) -> None:
+    new, earlier = tmp_path / "new.jsonl", tmp_path / "earlier.jsonl"
+    earlier.write_text('{"image_id": "a"}\n', encoding="utf-8")
+
+    for path in (new, earlier):
+        Journal(path, clock=lambda: 0.0, target="").withdraw()
+
+    assert not new.exists()
+    assert earlier.read_text(encoding="utf-8") == '{"image_id": "a"}\n'

@@ -220,7 +220,8 @@ def test_a_damaged_textfile_is_replaced_without_an_earlier_success_time(tmp_path
 def test_textfile_that_cannot_be_written_is_an_error_event_not_an_exception(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "missing-folder" / "batch_ims.prom"
+    (tmp_path / "a-file").write_text("")
+    path = tmp_path / "a-file" / "batch_ims.prom"
 
     with capture_logs() as logs:
         assert not write_textfile(path, _metrics())

@@ -14,6 +14,10 @@ cell that is empty or only white space leaves that attribute alone, the cell `<r
 removes it, any other text adds it (JSON Patch add creates or overwrites). A wide row
 without any such cell is invalid ("nothing to change"), so that every row is accounted for
 in the report.
+
+In both layouts a value starting with an apostrophe before `=`, `+`, `-`, `@`, tab or CR
+is read without that apostrophe (`batch_ims.formula`): the text marker spreadsheets and the
+undo manifest put before what would otherwise be a formula.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Final, Literal
 import numpy as np
 
 from batch_ims.errors import ManifestError
+from batch_ims.formula import unmark
 from batch_ims.manifest.attributes import REMOVE_CELL, attribute_error, parse_path
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.manifest.table import (
@@ -259,7 +264,7 @@ def _long_entries(table: Table, columns: Columns) -> Entries:
         op_texts=op_texts,
         path_codes=path_codes,
         path_texts=path_texts,
-        values=None if columns.value is None else table.columns[columns.value],
+        values=None if columns.value is None else _unmarked(table.columns[columns.value]),
         row_ids=table.columns[columns.image_id],
         row_numbers=table.row_numbers,
         problems=_problems(_with_notes(table, notes), columns.image_id),
@@ -291,11 +296,23 @@ def _wide_entries(table: Table, columns: Columns) -> Entries:
         op_texts=["add", "remove"],
         path_codes=np.concatenate(codes)[order],
         path_texts=[parse_path(header_key(table.header[i])) for i in columns.attributes],
-        values=object_array(np.concatenate(values)[order].tolist()),
+        values=_unmarked(object_array(np.concatenate(values)[order].tolist())),
         row_ids=table.columns[columns.image_id],
         row_numbers=table.row_numbers,
         problems=problems,
     )
+
+
+def _unmarked(values: ObjArray) -> ObjArray:
+    """Values with the apostrophe that makes a formula text dropped (`batch_ims.formula`):
+    `'=x` is read as `=x`, as the undo manifest and spreadsheets write it."""
+    marked = np.flatnonzero(np.fromiter((v[:1] == "'" for v in values), bool, len(values)))
+    if not len(marked):
+        return values
+    values = values.copy()
+    for index in marked.tolist():
+        values[index] = unmark(values[index])
+    return values
 
 
 def _with_notes(table: Table, notes: dict[tuple[int, int], str]) -> Table:

@@ -13,13 +13,18 @@ from typing import Any
 import structlog
 
 from batch_ims import logsetup
+from batch_ims.console import json_line
 from batch_ims.errors import OutputWriteError
 from batch_ims.models import Outcome, Status, rows_text, utc_now_text
 from batch_ims.output.files import write_error
 from batch_ims.stats import RunStats
 
 _log = structlog.get_logger("batch_ims")
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _encode(text: str) -> str:
+    return json_line(_json(text))
 
 
 _HELD = frozenset({Status.SUCCEEDED, Status.SKIPPED})

@@ -2,14 +2,17 @@
 
 - `check_output` refuses what must never be written to: a symbolic link, something that is
   not a regular file, a file owned by another user, and (without `overwrite`) an earlier
-  run's file.
+  run's file; and a file in a folder others could redirect (`check_folders`): a folder on
+  its path that is a symbolic link another user owns (`sh/out -> /root-only`), or a folder
+  anyone may write to without the sticky bit (anyone could put such a link there).
 - `OutputFile` owns one final file (report, summary, metrics): an exclusive `flock` on a
   hidden lock file beside it (`.NAME.lock`) for the whole run, in every mode; the content
   goes to a temporary file in the same folder (`.NAME.PID.tmp`, created with `O_EXCL`,
-  mode 0600), which `commit` fsyncs and renames over the final name. Until then the
+  mode 0600, or the `mode` asked for: the metrics file is 0644 for node_exporter), which
+  `commit` fsyncs and renames over the final name. Until then the
   earlier file, if any, is untouched; a killed run leaves it as it was.
 - `open_live` opens a file written as the run goes (journal, undo manifest) with
-  `O_NOFOLLOW`, creating a new one with `O_EXCL` and mode 0600.
+  `O_NOFOLLOW`, creating a new one with `O_EXCL` and mode 0600, after `check_folders`.
 
 A write that fails raises `OutputWriteError` (exit 74) naming the file and the OS error.
 """
@@ -51,9 +54,40 @@ def _refuse_stat(label: str, path: Path, info: os.stat_result) -> None:
         )
 
 
+def check_folders(label: str, path: Path) -> None:
+    """Refuse `path` when a folder on its way is a symbolic link owned by another user (root
+    excepted), or a folder every user may write to without the sticky bit (as /tmp has):
+    either lets another user send the file somewhere else. Folders still to be made end it."""
+    folder = Path.cwd() / path.parent
+    current = Path(folder.anchor)
+    me = os.geteuid()
+    for part in folder.parts[1:]:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise UsageError(f"{label} {str(path)!r}: {str(current)!r}: {exc.strerror}") from exc
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, me):
+            raise UsageError(
+                f"{label} {str(path)!r}: the folder {str(current)!r} is a symbolic link owned "
+                f"by another user (uid {info.st_uid}); batch-ims does not write where another "
+                "user points it: give the real path"
+            )
+        sticky = info.st_mode & stat.S_ISVTX
+        if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH and not sticky:
+            raise UsageError(
+                f"{label} {str(path)!r}: the folder {str(current)!r} is writable by every user "
+                "and has no sticky bit, so anyone could redirect the file; use another folder "
+                "(or chmod o-w / +t it)"
+            )
+
+
 def check_output(label: str, path: Path, *, overwrite: bool) -> bool:
-    """Refuse a link, a foreign or odd file, or (unless `overwrite`) any existing file at
-    `path`; returns whether a file exists there."""
+    """Refuse a folder others could redirect, a link, a foreign or odd file, or (unless
+    `overwrite`) any existing file at `path`; returns whether a file exists there."""
+    check_folders(label, path)
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -86,6 +120,7 @@ def open_live(label: str, path: Path, *, mode: str) -> IO[str]:
     links and other users' files; a new file is created with O_EXCL and mode 0600."""
     reading = mode == "r"
     flags = (os.O_RDONLY if reading else os.O_WRONLY | os.O_APPEND) | _NOFOLLOW
+    check_folders(label, path)
     try:
         if not reading:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +147,7 @@ def open_live(label: str, path: Path, *, mode: str) -> IO[str]:
 class OutputFile:
     """One final output, locked from here to `release` and replaced whole by `commit`."""
 
-    def __init__(self, label: str, path: Path, *, overwrite: bool) -> None:
+    def __init__(self, label: str, path: Path, *, overwrite: bool, mode: int = 0o600) -> None:
         self.label = label
         self.path = path
         self._lock_path = path.with_name(f".{path.name}.lock")
@@ -127,6 +162,8 @@ class OutputFile:
             self._remove_stale_temporaries()
             fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
             self._tmp = open(fd, "wb")  # noqa: SIM115 (kept open until commit or discard)
+            if mode != 0o600:
+                os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
         except OSError as exc:
             self.release()
             raise UsageError(f"{label} {str(path)!r}: cannot write: {exc.strerror}") from exc

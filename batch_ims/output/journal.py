@@ -55,8 +55,10 @@ class Journal:
                 f"journal {str(path)!r} is locked by another batch-ims run; "
                 "wait for it to finish or give this run its own --journal"
             ) from exc
-        self._write_owner()
         self._fd = self._file.fileno()
+        self._size_before = os.fstat(self._fd).st_size
+        self._recorded = False
+        self._write_owner()
 
     def _write_owner(self) -> None:
         owner = {
@@ -82,6 +84,7 @@ class Journal:
             f'"at": "{outcome.finished_at}", '
             f'"target": {_encode(outcome.target or self._target)}}}\n'
         )
+        self._recorded = True
         _write_all(self._fd, line.encode("utf-8"))  # in the kernel before the image is done
         if self._clock() - self._last_sync >= self._sync_every_s:
             self.sync()
@@ -101,6 +104,19 @@ class Journal:
             self.sync()
         finally:
             self.discard()
+
+    def withdraw(self) -> None:
+        """The run was refused before recording anything: leave the journal as it was (a
+        new one removed, an earlier one without this run's owner line), then close."""
+        if self._file.closed:
+            return
+        if not self._recorded:
+            with contextlib.suppress(OSError):  # still holding the lock
+                if self._size_before == 0:
+                    os.unlink(self.path)
+                else:
+                    os.ftruncate(self._fd, self._size_before)
+        self.discard()
 
     def discard(self) -> None:
         """Close without a last sync (the file could not be written)."""

@@ -22,12 +22,13 @@ def _fcntl() -> ModuleType | None:
     return fcntl
 
 
-def lock_exclusive(fd: int) -> None:
-    """An exclusive lock on `fd`, without waiting: OSError (BlockingIOError) when another
-    process holds it. Nothing where the system has no such locks."""
+def lock_exclusive(fd: int, *, shared: bool = False) -> None:
+    """An exclusive lock on `fd` (with `shared`, one that only exclusive locks exclude),
+    without waiting: OSError (BlockingIOError) when another process holds a conflicting
+    one. Nothing where the system has no such locks."""
     fcntl = _fcntl()
     if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
 
 
 def require_locks() -> None:

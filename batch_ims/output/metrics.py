@@ -17,6 +17,12 @@ one job (label `job`, plus `shard` for a sharded run):
 A run that did not exit 0 keeps the previous success time: read back from the existing
 textfile, or left alone on the Pushgateway (the push replaces only the metrics it sends).
 Writing and pushing never raise: metrics must not change a run's outcome or exit code.
+
+The textfile is one of the run's outputs (`batch_ims.output.files`): checked with the
+others before anything is sent (never the same file as another output, never through a
+symbolic link, never another user's file), claimed and locked for the whole run, written
+whole. Its mode is 0644 (`TEXTFILE_MODE`), on purpose: node_exporter runs as its own user
+and must read it, and it holds only counts and times.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
-from batch_ims.errors import UsageError
+from batch_ims.errors import LockedError, OutputWriteError, UsageError
 from batch_ims.models import Status
+from batch_ims.output.files import OutputFile, open_live
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -46,6 +53,8 @@ PREFIX = "batch_ims_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
 DEFAULT_JOB = "batch_ims"
 PUSH_TIMEOUT_S = 5.0
+TEXTFILE_LABEL = "--metrics-file"
+TEXTFILE_MODE = 0o644  # node_exporter, another user, reads it; it holds no secret
 
 # the signature of prometheus_client's push handlers (`default_handler` and friends)
 PushHandler = Callable[..., Callable[[], None]]
@@ -187,10 +196,12 @@ def check_textfile_path(path: Path) -> None:
 
 
 def read_last_success(path: Path, *, job: str, shard: str | None = None) -> float | None:
-    """The success time an earlier run of this job (and shard) left in `path`, if any."""
+    """The success time an earlier run of this job (and shard) left in `path`, if any: read
+    without following a link, and never from another user's file."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        with open_live(TEXTFILE_LABEL, path, mode="r") as file:
+            text = file.read()
+    except (OSError, UsageError):
         return None
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -208,19 +219,38 @@ def read_last_success(path: Path, *, job: str, shard: str | None = None) -> floa
     return None
 
 
+def claim_textfile(path: Path) -> OutputFile:
+    """The textfile claimed for the run: locked, checked, written whole by `write_claimed`."""
+    return OutputFile(TEXTFILE_LABEL, path, overwrite=True, mode=TEXTFILE_MODE)
+
+
 def write_textfile(path: Path, metrics: RunMetrics) -> bool:
-    """Write the node_exporter textfile atomically (temporary file, then rename).
+    """Claim the node_exporter textfile and write it whole (see `write_claimed`)."""
+    try:
+        out = claim_textfile(path)
+    except (UsageError, LockedError) as exc:
+        _log.error("metrics.write_failed", path=str(path), error=str(exc))
+        return False
+    return write_claimed(out, metrics)
+
+
+def write_claimed(out: OutputFile, metrics: RunMetrics) -> bool:
+    """Write the claimed textfile: a temporary file, then renamed over the earlier one.
 
     Returns False, with a `metrics.write_failed` event, when it cannot be written.
     """
-    from prometheus_client import write_to_textfile
+    from prometheus_client import generate_latest
 
+    path = out.path
     previous = read_last_success(path, job=metrics.job, shard=metrics.shard)
     registry = build_registry(metrics, last_success=previous)
     try:
-        write_to_textfile(str(path), registry)
-    except OSError as exc:
-        _log.error("metrics.write_failed", path=str(path), error=exc.strerror or str(exc))
+        out.file.write(generate_latest(registry))
+        out.commit()
+    except (OSError, OutputWriteError) as exc:
+        out.discard()
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        _log.error("metrics.write_failed", path=str(path), error=reason or str(exc))
         return False
     _log.info("metrics.written", path=str(path), job=metrics.job, exit_code=metrics.exit_code)
     return True

@@ -61,6 +61,7 @@ def check_paths(settings: RunSettings, paths: OutputPaths) -> None:
             "--journal": paths.journal,
             "--undo-manifest": settings.undo_manifest,
             "--summary-json": settings.summary_json,
+            "--metrics-file": settings.metrics_file,
             "--retry-failed-from": settings.retry_failed_from,
             "--plan": settings.plan,
         }
@@ -106,3 +107,5 @@ def check_outputs(settings: RunSettings, paths: OutputPaths) -> None:
             check_output(label, path, overwrite=replace)
     if paths.journal is not None:
         check_output("journal", paths.journal, overwrite=True)  # appended to, never replaced
+    if settings.metrics_file is not None:  # the last run's metrics: replaced every run
+        check_output("--metrics-file", settings.metrics_file, overwrite=True)

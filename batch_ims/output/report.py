@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from batch_ims.errors import UsageError
+from batch_ims.formula import neutralise
 from batch_ims.logsetup import redact_data, redact_text
 from batch_ims.models import Outcome, Status, rows_text
 from batch_ims.output.files import OutputFile, write_error
@@ -41,17 +42,9 @@ COLUMNS = (
     "note",
     "target",
 )
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = (".csv", ".jsonl", ".xlsx")
 _NO_ROW = 2**62  # outcomes without a manifest row go last, in finishing order
 _JSON = json.JSONEncoder(ensure_ascii=False)
-
-
-def neutralise(cell: str) -> str:
-    """Make a cell inert for spreadsheets (OWASP CSV injection)."""
-    if cell and cell.startswith(_FORMULA_TRIGGERS):
-        return "'" + cell
-    return cell
 
 
 def report_row(outcome: Outcome) -> dict[str, Any]:

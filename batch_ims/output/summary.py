@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch_ims.console import shown
 from batch_ims.logsetup import redact_data
 from batch_ims.output.files import OutputFile, write_error
 from batch_ims.stats import RunStats
@@ -96,9 +97,9 @@ class Summary:
             f"{self.throttled} throttled) "
             f"in {self.duration_s:.1f} s, {self.rate_achieved:.1f} requests/s "
             f"(asked {self.rate_asked:g}), at most {self.in_flight_peak} in flight\n"
-            f"  report: {self.report}\n"
+            f"  report: {shown(self.report)}\n"
         ) + "".join(
-            f"  {target}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "\n"
+            f"  {shown(target)}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "\n"
             for target, counts in self.targets.items()
         )
 

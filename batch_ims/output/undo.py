@@ -2,8 +2,10 @@
 
 For each attribute a successful image's PATCH touched: `replace` with the old value when
 it existed, `add` it back when the PATCH removed it, `remove` it when it did not exist.
-Values are written raw (no formula neutralisation): this file is a manifest, and its
-values must round-trip exactly, the empty string included.
+A value a spreadsheet would run as a formula (`=`, `+`, `-`, `@`...: a server's old value
+is anybody's text) is written with a leading apostrophe, as the report does; the manifest
+reader drops it (`batch_ims.formula`), so values still round-trip exactly, the empty
+string included.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from batch_ims.formula import mark
 from batch_ims.models import ImageTask, Op
 from batch_ims.output.files import lock, open_live
 from batch_ims.values import as_text
@@ -81,7 +84,7 @@ class UndoWriter:
     def add(self, task: ImageTask, before: dict[str, Any]) -> None:
         def rows() -> None:
             for op in undo_ops(task.ops, before):
-                value = "" if op.op == "remove" else (op.value or "")
+                value = "" if op.op == "remove" else mark(op.value or "")
                 self._writer.writerow((task.image_id, op.op, op.attribute, value))
 
         self._guarded(rows)

@@ -5,6 +5,8 @@ GET the image; with a reviewed plan, send nothing to an image whose values are n
 plan's "before" (drifted); drop ops that already hold, turn a wide-layout `add` into
 `replace` where the attribute exists, PATCH what is left, and hand the old values of an
 image whose PATCH may have applied to the undo manifest.
+With an undo manifest, an image whose read gave no usable image is not sent
+(`state_unread`): every change applied has its undo rows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from batch_ims.transport.exchange import AttemptCount
 from batch_ims.values import op_holds
 
 _UNCHANGED = "unchanged: every value already holds (read first; no PATCH sent)"
+_UNREAD = "state_unread"
+_UNREAD_MESSAGE = (
+    "not sent: the read gave no usable image (an unknown id, or an answer without one), so "
+    "the undo manifest could not put it back"
+)
 
 
 _DRIFT_NOTE = "drifted: {names} changed since the plan was made; not sent (--ignore-drift sends)"
@@ -67,6 +74,10 @@ class CurrentStateStage:
             if changed:
                 note = _DRIFT_NOTE.format(names=", ".join(changed))
                 return Finished(unsent(task, Status.DRIFTED, note, code="drifted"))
+        if image is None and self._undo is not None:  # no old values: nothing to put back
+            return self._step.finish(
+                task, started, exchange, Status.FAILED, code=_UNREAD, message=_UNREAD_MESSAGE
+            )
         if image is None:  # unknown image: the PATCH gets the service's own 404 answer
             return await self._step.patch(task, count)
         ops = resolve_add(task.ops, image) if self._wide_layout else task.ops

@@ -22,6 +22,7 @@ import structlog
 
 from batch_ims.clouds import choose_cloud
 from batch_ims.clouds.auth import AuthFailedError, SignInUnreachableError
+from batch_ims.console import shown
 from batch_ims.context import Environment
 from batch_ims.errors import OutputWriteError, UsageError
 from batch_ims.exitcodes import ExitCode
@@ -30,7 +31,7 @@ from batch_ims.output.events import ImageEvents, Recorder
 from batch_ims.output.files import OutputFile
 from batch_ims.output.journal import Journal
 from batch_ims.output.locking import require_locks
-from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, push, write_textfile
+from batch_ims.output.metrics import DEFAULT_JOB, RunMetrics, claim_textfile, push, write_claimed
 from batch_ims.output.paths import OutputPaths, output_paths
 from batch_ims.output.progress import Progress
 from batch_ims.output.report import Report
@@ -39,10 +40,11 @@ from batch_ims.output.undo import UndoWriter
 from batch_ims.run.current_state import CurrentStateStage
 from batch_ims.run.dispatcher import Dispatcher, DispatchOptions, Send, aborted
 from batch_ims.run.image import ImageStep
+from batch_ims.run.manifest_lock import manifest_lock
 from batch_ims.run.prepare import check_offline
 from batch_ims.run.recheck import recheck
 from batch_ims.run.session import SignInStopped, open_session
-from batch_ims.run.signals import Signals
+from batch_ims.run.signals import Signals, finishing
 from batch_ims.run.stop import RunStop, StopReason
 from batch_ims.run.units import Unit, build_units
 from batch_ims.settings import RunSettings
@@ -95,19 +97,27 @@ def run(settings: RunSettings, environment: Environment) -> ExitCode:
         _confirm(settings, environment, units)
     state = _Run(settings, environment, paths, units, RunStats(), RunStop(settings.stop_policy))
     started, started_at = time.monotonic(), time.time()
-    with contextlib.ExitStack() as claims:
-        summary_out = None
+    with finishing(state.stop), contextlib.ExitStack() as claims:
+        if live:  # first: a refused run leaves no file behind
+            claims.enter_context(
+                manifest_lock(settings.manifest, sharded=settings.shard is not None)
+            )
+        summary_out = metrics_out = None
         if settings.summary_json is not None:  # locked, and proved writable, before sending
             summary_out = claims.enter_context(
                 OutputFile("--summary-json", settings.summary_json, overwrite=_replace(settings))
             )
+        if settings.metrics_file is not None:  # likewise
+            metrics_out = claims.enter_context(claim_textfile(settings.metrics_file))
         with _open_sinks(state, live=live) as sinks:
             _record_unsent(state, sinks.recorder, dry_run=not live)
             if live:
                 with fewer_collections():
                     asyncio.run(_send(state, sinks))
         failure = sinks.recorder.failure
-        code = _summarise(state, live, time.monotonic() - started, started_at, summary_out, failure)
+        code = _summarise(
+            state, live, time.monotonic() - started, started_at, (summary_out, metrics_out), failure
+        )
     if failure is not None:
         raise failure  # one line, exit 74: the other outputs are closed
     return code
@@ -149,7 +159,7 @@ def _open_sinks(state: _Run, *, live: bool) -> Iterator[_Sinks]:
         if live and paths.journal is not None:
             default = state.units[0].identity if len(state.units) == 1 else ""
             journal = Journal(paths.journal, clock=time.monotonic, target=default)
-            stack.callback(journal.discard)  # unless opening what follows fails
+            stack.callback(journal.withdraw)  # opening what follows failed: as it was
         report = Report(paths.report, overwrite=_replace(settings))
         stack.callback(report.discard)  # likewise: nothing once the recorder committed it
         undo = None
@@ -329,9 +339,12 @@ def _summarise(
     live: bool,
     duration_s: float,
     started_at: float,
-    summary_out: OutputFile | None,
+    claimed: tuple[OutputFile | None, OutputFile | None],
     failure: OutputWriteError | None,
 ) -> ExitCode:
+    """The summary (and its file), the metrics (file and push), the human summary.
+    `claimed`: the summary and metrics files, claimed before sending."""
+    summary_out, metrics_out = claimed
     code = ExitCode.OUTPUT_FAILED if failure else state.stop.exit_code(state.stats)
     summary = Summary.build(
         stats=state.stats,
@@ -347,21 +360,23 @@ def _summarise(
         _explain_stop(state)
     if summary_out is not None:
         write_summary(summary_out, summary)
-    _publish_metrics(state.settings, summary, started_at)
+    _publish_metrics(state.settings, summary, started_at, metrics_out)
     text = summary.human()
     if code in (ExitCode.SIGINT, ExitCode.SIGTERM) and state.paths.journal is not None:
         command = resume_command(state.environment.argv, state.paths.journal)
         _log.warning("run.resume_hint", command=command)
-        text += f"to resume: {command}\n"
+        text += f"to resume: {shown(command)}\n"
     with contextlib.suppress(OSError, ValueError):  # stdout closed (`| head`): the report stands
         state.environment.stdout.write(text)
         state.environment.stdout.flush()
     return code
 
 
-def _publish_metrics(settings: RunSettings, summary: Summary, started_at: float) -> None:
+def _publish_metrics(
+    settings: RunSettings, summary: Summary, started_at: float, out: OutputFile | None
+) -> None:
     """The run's Prometheus metrics; a failure to write or push only warns."""
-    if settings.metrics_file is None and settings.pushgateway is None:
+    if out is None and settings.pushgateway is None:
         return
     shard = f"{settings.shard.index}/{settings.shard.count}" if settings.shard else None
     metrics = RunMetrics.from_summary(
@@ -371,8 +386,8 @@ def _publish_metrics(settings: RunSettings, summary: Summary, started_at: float)
         finished_at=time.time(),
         shard=shard,
     )
-    if settings.metrics_file is not None:
-        write_textfile(settings.metrics_file, metrics)
+    if out is not None:
+        write_claimed(out, metrics)
     if settings.pushgateway is not None:
         push(settings.pushgateway, metrics)
 
@@ -424,4 +439,4 @@ def _explain_stop(state: _Run) -> None:
     else:
         return
     if state.environment.stderr_is_terminal:
-        state.environment.stderr.write(line + "\n")
+        state.environment.stderr.write(shown(line) + "\n")

@@ -78,9 +78,23 @@ def check_offline(settings: RunSettings, paths: OutputPaths) -> None:
     if settings.metrics_file is not None:
         check_textfile_path(settings.metrics_file)
     if settings.pushgateway is not None:
+        _check_pushgateway(settings.pushgateway, allow_http=settings.pushgateway_allow_http)
+
+
+def _check_pushgateway(url: str, *, allow_http: bool) -> None:
+    """An https URL, or plain http to loopback, or to any host with --pushgateway-allow-http:
+    a Pushgateway inside a cluster is usually plain http, and it receives only metrics."""
+    try:
         check_endpoint(
-            settings.pushgateway, name="--pushgateway", example="http://pushgateway:9091"
+            url, name="--pushgateway", example="https://pushgateway:9091", plain_http=allow_http
         )
+    except UsageError as exc:
+        if "plain http" not in str(exc):
+            raise
+        raise UsageError(
+            f"{exc}; or give --pushgateway-allow-http (job file: pushgateway-allow-http = "
+            "true) for a Pushgateway reached over a private network"
+        ) from None
 
 
 def _check_tls(ca_bundle: Path | None) -> None:

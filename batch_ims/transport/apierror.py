@@ -1,8 +1,9 @@
 """An error answer as the report shows it, and the generic reading of a body with no code.
 
 A body without a code (an HTML page from a proxy, empty, not JSON) gives ``HTTP_<status>`` and
-a short, whitespace-collapsed excerpt of the text. Image services read their own error
-documents (`batch_ims.clouds`) and fall back on `excerpt`. Nothing here raises.
+a short, whitespace-collapsed excerpt of the text, redacted (`batch_ims.redaction`) before
+it is folded or cut. Image services read their own error documents (`batch_ims.clouds`) and
+fall back on `excerpt`. Nothing here raises.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
+
+from batch_ims.redaction import clip, redact_text
 
 __all__ = ["ApiError", "excerpt"]
 
@@ -33,14 +36,14 @@ class ApiError:
 
 
 def excerpt(status: int, body: bytes, content_type: str | None) -> str:
-    text = _decode(body[:_HTML_SCAN], content_type)
+    text = redact_text(_decode(body[:_HTML_SCAN], content_type))
     if _looks_like_html(text, content_type):
         title = _TITLE.search(text)
         text = title.group(1) if title else _TAG.sub(" ", _SCRIPT.sub(" ", text))
     text = _WHITESPACE.sub(" ", text).strip()
     if not text:
         return _phrase(status)
-    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
+    return clip(text, _EXCERPT)
 
 
 def _decode(chunk: bytes, content_type: str | None) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from batch_ims.redaction import clip, redact_text
+
 DEFAULT_BODY_CAP = 1 << 20  # answers larger than 1 MiB are cut before parsing
 OUT_OF_DESCRIPTORS = "out_of_descriptors"  # this machine's fault, not the endpoint's
 _DESCRIPTOR_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
@@ -160,5 +162,4 @@ def _out_of_descriptors(exc: BaseException) -> bool:
 
 
 def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
-    return text if len(text) <= 200 else text[:197] + "..."
+    return clip(redact_text(f"{type(exc).__name__}: {exc}").replace("\n", " "), 200)

@@ -176,3 +176,26 @@ def test_promtool_accepts_the_textfile(tmp_path: Path, exit_code: int) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout + checked.stderr == b""  # no lint complaint either
     assert b"batch_ims_last_success_timestamp_seconds" in path.read_bytes()
+
+
+def test_the_indexed_job_recipe_pushes_to_a_real_pushgateway_as_written(
+    tmp_path: Path, pushgateway: str
+) -> None:
+    """The recipe's plain-http cluster URL unchanged; the push reaches the loopback gateway
+    as through a proxy (prometheus_client honours http_proxy; the image client does not)."""
+    from tests.e2e.harness import aksk_env, cli, emulator
+    from tests.test_e2e_recipes import GATEWAY, _jobs
+    from tests.test_recipes import kubernetes_command
+
+    args = kubernetes_command("k8s-indexed-job.yaml")
+    assert args[args.index("--pushgateway") + 1] == GATEWAY
+    jobs, seed = _jobs(tmp_path)
+    args = [arg.replace("/jobs/", f"{jobs}/") for arg in args]
+    env = aksk_env(http_proxy=pushgateway, HTTP_PROXY=pushgateway, no_proxy="", NO_PROXY="")
+    with emulator(seed=seed) as running:
+        result = cli([*args, "--endpoint", running.url, "--log-format", "json"], env=env)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    group = _group(pushgateway, job="batch-ims-migration", shard="0/4")
+    assert group[("batch_ims_last_run_exit_code", "")] == 0
+    assert group[("batch_ims_last_success_timestamp_seconds", "")] > 0

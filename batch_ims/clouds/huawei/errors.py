@@ -9,7 +9,8 @@ Shapes, at the top level or inside a wrapper object (searched breadth first, a f
 The pairs are tried in that order, as huaweicloudsdkcore's exception handler tries them; unlike
 it, a code without its message still counts.
 A body without a code (an HTML page from a proxy, empty, not JSON) gives ``HTTP_<status>`` and
-a short, whitespace-collapsed excerpt of the text. `parse_error` never raises.
+a short, whitespace-collapsed excerpt of the text. Codes and messages are redacted
+(`batch_ims.redaction`) before they are cut. `parse_error` never raises.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 from collections import deque
 from collections.abc import Mapping
 
+from batch_ims.redaction import clip
 from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 
 __all__ = ["ApiError", "parse_error"]
@@ -67,7 +69,7 @@ def _search(document: Mapping[str, object]) -> tuple[str, str]:
         for code_key, message_key in _SHAPES:
             code = _code(node.get(code_key))
             if code:
-                return code[:MAX_MESSAGE], _text(node.get(message_key))
+                return clip(code, MAX_MESSAGE), _text(node.get(message_key))
             message = message or _text(node.get(message_key))
         if depth < _MAX_DEPTH:
             queue.extend((child, depth + 1) for child in node.values() if isinstance(child, dict))
@@ -89,4 +91,4 @@ def _text(value: object) -> str:
         text = value.strip()
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+    return clip(text, MAX_MESSAGE)

@@ -29,6 +29,7 @@ from batch_ims.clouds.huawei.names import (
     MODE_TOKEN,
     SIGNING_MODES,
 )
+from batch_ims.redaction import clip, redact_text
 
 SKEW_LIMIT_SECONDS = 300.0
 _MESSAGE_LIMIT = 160
@@ -135,8 +136,8 @@ def _checks(mode: str, region: str | None, project_id: str | None) -> list[str]:
 
 
 def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _MESSAGE_LIMIT else flat[: _MESSAGE_LIMIT - 1] + "…"
+    """`text` redacted whole, then folded onto one line and cut."""
+    return clip(" ".join(redact_text(text).split()), _MESSAGE_LIMIT, marker="…")
 
 
 def failure_hint(

@@ -21,6 +21,7 @@ from batch_ims.clouds.openstack.rules import bundled_rules, rules_from_schema
 from batch_ims.clouds.service import ImageUrls, ListPage, list_answer
 from batch_ims.manifest.rules import AttributeRules
 from batch_ims.models import Op
+from batch_ims.redaction import clip, redact_text
 from batch_ims.transport.apierror import MAX_MESSAGE, ApiError, excerpt
 from batch_ims.transport.client import Request
 from batch_ims.transport.retry import RETRY_STATUSES
@@ -129,7 +130,7 @@ class GlanceService:
         if found is None:
             found = _html_error(body, content_type)
         if found:
-            return ApiError(code=f"HTTP_{status}", message=found[:MAX_MESSAGE])
+            return ApiError(code=f"HTTP_{status}", message=clip(found, MAX_MESSAGE))
         return ApiError(code=f"HTTP_{status}", message=excerpt(status, body, content_type))
 
     def is_throttle(self, status: int, code: str) -> bool:
@@ -168,5 +169,6 @@ def _html_error(body: bytes, content_type: str | None) -> str | None:
 
 
 def _plain(text: str) -> str:
-    """Markup removed, entities decoded, white space folded: `<br />` and `&#x27;` go."""
-    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+    """Redacted, markup removed, entities decoded, white space folded: `<br />` and `&#x27;`
+    go."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", redact_text(text)))).strip()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from batch_ims.redaction import clip, redact_text
+
 _MESSAGE_LIMIT = 160
 
 
 def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _MESSAGE_LIMIT else flat[: _MESSAGE_LIMIT - 1] + "…"
+    """`text` redacted whole, then folded onto one line and cut."""
+    return clip(" ".join(redact_text(text).split()), _MESSAGE_LIMIT, marker="…")
 
 
 def failure_hint(
