@@ -140,7 +140,7 @@ def measure(images: int) -> dict[str, float]:
     results["image.finished event"] = _best_us(event, images)
     events.close()
     with tempfile.TemporaryDirectory() as folder:
-        journal = Journal(Path(folder) / "j.jsonl", clock=time.monotonic)
+        journal = Journal(Path(folder) / "j.jsonl", clock=time.monotonic, target="ims bench")
         results["journal line"] = _best_us(lambda i: journal.write(outcomes[i]), images)
         journal.close()
         report = Report(Path(folder) / "r.csv", overwrite=True)
