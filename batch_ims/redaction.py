@@ -160,6 +160,11 @@ def redact_data(value: Any) -> Any:
     return value
 
 
+def one_line(text: str, limit: int) -> str:
+    """`text` redacted whole, then folded onto one line and cut to `limit` (ending with …)."""
+    return clip(" ".join(redact_text(text).split()), limit, marker="…")
+
+
 def clip(text: str, limit: int, *, marker: str = "...") -> str:
     """`text` redacted, then cut to `limit` characters (ending with `marker` when cut)."""
     text = redact_text(text)

@@ -129,6 +129,10 @@ def test_out_without_diff_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "p.json").exists()
 
 
+def _terminal_run(manifest: Path, url: str, tmp_path: Path) -> list[str]:
+    return ["run", str(manifest), "--endpoint", url, "--report", str(tmp_path / "r.csv")]
+
+
 def _on_a_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
     """Run the CLI with stdin and stderr on a pseudo-terminal; type `answer` when asked."""
     leader, follower = pty.openpty()
@@ -172,14 +176,7 @@ def test_a_terminal_is_asked_once_and_only_yes_sends(
 ) -> None:
     manifest = _manifest(tmp_path)
     with emulator(images=4) as running:
-        args = [
-            "run",
-            str(manifest),
-            "--endpoint",
-            running.url,
-            "--report",
-            str(tmp_path / "r.csv"),
-        ]
+        args = _terminal_run(manifest, running.url, tmp_path)
         exit_code, screen = _on_a_terminal([*args, *FAST], answer)
         sent = running.emulator.request_counts.get(PATCH, 0)
 
@@ -192,14 +189,7 @@ def test_a_terminal_is_asked_once_and_only_yes_sends(
 def test_yes_and_off_a_terminal_never_ask(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path)
     with emulator(images=4) as running:
-        args = [
-            "run",
-            str(manifest),
-            "--endpoint",
-            running.url,
-            "--report",
-            str(tmp_path / "r.csv"),
-        ]
+        args = _terminal_run(manifest, running.url, tmp_path)
         code, screen = _on_a_terminal([*args, *FAST, "--yes"], b"")
         piped = _run(manifest, running.url, tmp_path, "--overwrite")
         patches = running.emulator.request_counts.get(PATCH, 0)

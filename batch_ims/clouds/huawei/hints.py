@@ -29,7 +29,7 @@ from batch_ims.clouds.huawei.names import (
     MODE_TOKEN,
     SIGNING_MODES,
 )
-from batch_ims.redaction import clip, redact_text
+from batch_ims.redaction import one_line
 
 SKEW_LIMIT_SECONDS = 300.0
 _MESSAGE_LIMIT = 160
@@ -135,11 +135,6 @@ def _checks(mode: str, region: str | None, project_id: str | None) -> list[str]:
     return items
 
 
-def _one_line(text: str) -> str:
-    """`text` redacted whole, then folded onto one line and cut."""
-    return clip(" ".join(redact_text(text).split()), _MESSAGE_LIMIT, marker="…")
-
-
 def failure_hint(
     *,
     code: str,
@@ -153,7 +148,7 @@ def failure_hint(
     """One line for the user after an authentication failure: the answer, the likely cause,
     what to check, and the measured clock skew when the server's `Date` is far from ours."""
     skew = clock_skew(server_date, now)
-    answer = f"{code}: {_one_line(message)}" if message else code
+    answer = f"{code}: {one_line(message, _MESSAGE_LIMIT)}" if message else code
     parts = [
         f"authentication failed ({answer})",
         "likely cause: " + _likely_cause(code, message, mode, skew),

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from batch_ims.redaction import clip, redact_text
+from batch_ims.redaction import one_line
 
 _MESSAGE_LIMIT = 160
-
-
-def _one_line(text: str) -> str:
-    """`text` redacted whole, then folded onto one line and cut."""
-    return clip(" ".join(redact_text(text).split()), _MESSAGE_LIMIT, marker="…")
 
 
 def failure_hint(
     *, code: str, message: str, cloud: str, region: str | None, project_id: str | None
 ) -> str:
     """One line: the answer, the likely cause, and what in clouds.yaml to check."""
-    answer = f"{code}: {_one_line(message)}" if message else code
+    answer = f"{code}: {one_line(message, _MESSAGE_LIMIT)}" if message else code
     lowered = message.lower()
     if code == "HTTP_403" or "forbidden" in lowered or "policy" in lowered:
         cause = "the user is signed in but its role may not modify images (Glance policy)"
